@@ -1,0 +1,54 @@
+package cache
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClientOptions says how to reach Redis.
+type ClientOptions struct {
+	URL     string // redis:// or rediss:// (TLS), user and password in the URL
+	Cluster bool   // Redis Cluster (ElastiCache cluster mode enabled)
+	// RootCAs, when set, replaces the system roots for rediss:// (private CAs, tests).
+	TLS *tls.Config
+}
+
+// NewClient returns a client for standalone Redis or Redis Cluster.
+func NewClient(o ClientOptions) (redis.UniversalClient, error) {
+	if o.Cluster {
+		opts, err := redis.ParseClusterURL(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("parse cluster URL: %w", err)
+		}
+		opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
+		opts.DialTimeout = 5 * time.Second
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse Redis URL: %w", err)
+	}
+	opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
+	opts.DialTimeout = 5 * time.Second
+	return redis.NewClient(opts), nil
+}
+
+// mergeTLS keeps the server name go-redis derived from the URL and takes the root CAs
+// (and anything else set) from override.
+func mergeTLS(fromURL, override *tls.Config) *tls.Config {
+	if fromURL == nil || override == nil {
+		return fromURL
+	}
+	c := override.Clone()
+	if c.ServerName == "" {
+		c.ServerName = strings.Trim(fromURL.ServerName, "[]")
+	}
+	if c.MinVersion == 0 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
+}

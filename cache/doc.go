@@ -1,0 +1,16 @@
+// Package cache is the Redis side of s3cache: the client for standalone Redis, Redis
+// Cluster and TLS, and the Store that writes cache entries with the coherence rules of the
+// specification.
+//
+// An entry is a hash at <prefix><bucket>:<key> with the fields body, etag, size,
+// content_type, last_modified, version_id, seq and, on a tombstone, deleted=1. Applications
+// read an object with HGET <key> body; nil means a miss.
+//
+// Every write is one Lua script on one key, so it is atomic and runs on Redis Cluster:
+//   - Put (a created event) and Evict (a removed event) apply only when the event's S3
+//     sequencer is greater than the entry's seq, compared after right-padding the shorter
+//     with '0's. An equal sequencer is a duplicate and changes nothing.
+//   - Evict leaves a tombstone (deleted=1, seq, no body) that expires after the tombstone
+//     TTL, so an older write that arrives late cannot resurrect the object.
+//   - Fill (lazy load, backfill) writes only where there is no entry and no tombstone.
+package cache

@@ -1,0 +1,62 @@
+package cache
+
+import "github.com/redis/go-redis/v9"
+
+// compareLua compares two S3 sequencers: right-pad the shorter with '0's, then compare
+// byte by byte (upper-cased hex). Lua's own string '<' follows the server's locale, so it
+// is not used.
+const compareLua = `
+local function cmp(a, b)
+  a = string.upper(a)
+  b = string.upper(b)
+  if #a < #b then a = a .. string.rep('0', #b - #a) elseif #b < #a then b = b .. string.rep('0', #a - #b) end
+  if a == b then return 0 end
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      if x < y then return -1 end
+      return 1
+    end
+  end
+  return 0
+end
+
+-- newer reports whether an event with sequencer seq may replace the entry at key.
+-- An event without a sequencer replaces only entries without one (lazy fills).
+local function newer(key, seq)
+  local cur = redis.call('HGET', key, 'seq')
+  if not cur then return true end
+  local c = cmp(seq, cur)
+  if c > 0 then return true end
+  return c == 0 and cur == ''
+end
+`
+
+// putScript writes an object body and its metadata.
+// KEYS[1] entry; ARGV[1] seq; ARGV[2] TTL in ms (0: none); ARGV[3..] field, value pairs.
+var putScript = redis.NewScript(compareLua + `
+if not newer(KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], unpack(ARGV, 3))
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+
+// evictScript replaces the entry with a tombstone.
+// KEYS[1] entry; ARGV[1] seq; ARGV[2] tombstone TTL in ms.
+var evictScript = redis.NewScript(compareLua + `
+if not newer(KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'deleted', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// fillScript writes an object only where there is neither an entry nor a tombstone.
+// KEYS[1] entry; ARGV[1] TTL in ms (0: none); ARGV[2..] field, value pairs.
+var fillScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'seq', '', unpack(ARGV, 2))
+if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+`)

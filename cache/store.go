@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Field names of a cache entry (SPEC §3).
+const (
+	FieldBody         = "body"
+	FieldETag         = "etag"
+	FieldSize         = "size"
+	FieldContentType  = "content_type"
+	FieldLastModified = "last_modified"
+	FieldVersionID    = "version_id"
+	FieldSeq          = "seq"
+	FieldDeleted      = "deleted"
+)
+
+// Settings are the Store's key prefix and lifetimes.
+type Settings struct {
+	KeyPrefix    string        // prepended to every key
+	TTL          time.Duration // entry lifetime; 0 = none
+	TTLJitter    float64       // ± fraction of TTL, spreads expiries
+	TombstoneTTL time.Duration // lifetime of a removal tombstone
+}
+
+// Store reads and writes cache entries.
+type Store struct {
+	rdb redis.UniversalClient
+	set Settings
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, s Settings) *Store {
+	return &Store{rdb: rdb, set: s}
+}
+
+// Object is an S3 object as cached.
+type Object struct {
+	Body         []byte
+	ETag         string // without quotes
+	Size         int64
+	ContentType  string
+	LastModified time.Time
+	VersionID    string
+}
+
+// Entry is a cache entry as read back.
+type Entry struct {
+	Object
+	Seq     string
+	Deleted bool // a tombstone: the object was removed
+}
+
+// Key returns the Redis key of an object: <prefix><bucket>:<key>.
+func (s *Store) Key(bucket, key string) string {
+	return s.set.KeyPrefix + bucket + ":" + key
+}
+
+// Pattern returns a SCAN MATCH pattern for every key of bucket.
+func (s *Store) Pattern(bucket string) string {
+	return escapeGlob(s.set.KeyPrefix+bucket+":") + "*"
+}
+
+func escapeGlob(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// Client returns the underlying Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping Redis: %w", err)
+	}
+	return nil
+}
+
+// Put writes obj for an event with sequencer seq, if seq is newer than the entry's.
+// It reports whether the write was applied.
+func (s *Store) Put(ctx context.Context, bucket, key, seq string, obj Object) (bool, error) {
+	args := append([]any{seq, s.ttlMillis()}, objectFields(obj)...)
+	return s.run(ctx, putScript, "write", bucket, key, args)
+}
+
+// Evict replaces the entry with a tombstone for an event with sequencer seq, if seq is
+// newer than the entry's. It reports whether the eviction was applied.
+func (s *Store) Evict(ctx context.Context, bucket, key, seq string) (bool, error) {
+	return s.run(ctx, evictScript, "evict", bucket, key, []any{seq, s.set.TombstoneTTL.Milliseconds()})
+}
+
+// Fill writes obj only if there is no entry and no tombstone for it (lazy load,
+// backfill). It reports whether the write was applied.
+func (s *Store) Fill(ctx context.Context, bucket, key string, obj Object) (bool, error) {
+	args := append([]any{s.ttlMillis()}, objectFields(obj)...)
+	return s.run(ctx, fillScript, "fill", bucket, key, args)
+}
+
+// Seq returns the sequencer of the entry for bucket/key; ok is false when there is none.
+func (s *Store) Seq(ctx context.Context, bucket, key string) (seq string, ok bool, err error) {
+	seq, err = s.rdb.HGet(ctx, s.Key(bucket, key), FieldSeq).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read seq of %s: %w", s.Key(bucket, key), err)
+	}
+	return seq, true, nil
+}
+
+// Get reads the entry for bucket/key; ok is false when there is none.
+func (s *Store) Get(ctx context.Context, bucket, key string) (e Entry, ok bool, err error) {
+	m, err := s.rdb.HGetAll(ctx, s.Key(bucket, key)).Result()
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("read %s: %w", s.Key(bucket, key), err)
+	}
+	if len(m) == 0 {
+		return Entry{}, false, nil
+	}
+	e.Seq = m[FieldSeq]
+	e.Deleted = m[FieldDeleted] == "1"
+	if body, has := m[FieldBody]; has {
+		e.Body = []byte(body)
+	}
+	e.ETag = m[FieldETag]
+	e.Size, _ = strconv.ParseInt(m[FieldSize], 10, 64)
+	e.ContentType = m[FieldContentType]
+	e.LastModified, _ = time.Parse(time.RFC3339, m[FieldLastModified])
+	e.VersionID = m[FieldVersionID]
+	return e, true, nil
+}
+
+func (s *Store) run(ctx context.Context, script *redis.Script, op, bucket, key string, args []any) (bool, error) {
+	k := s.Key(bucket, key)
+	n, err := script.Run(ctx, s.rdb, []string{k}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", op, k, err)
+	}
+	return n == 1, nil
+}
+
+// ttlMillis returns the entry TTL with jitter applied, in milliseconds (0: none).
+func (s *Store) ttlMillis() int64 {
+	if s.set.TTL <= 0 {
+		return 0
+	}
+	f := 1 + s.set.TTLJitter*(2*rand.Float64()-1)
+	ms := int64(float64(s.set.TTL.Milliseconds()) * f)
+	return max(ms, 1)
+}
+
+func objectFields(o Object) []any {
+	f := []any{FieldBody, o.Body, FieldSize, strconv.FormatInt(o.Size, 10)}
+	if o.ETag != "" {
+		f = append(f, FieldETag, o.ETag)
+	}
+	if o.ContentType != "" {
+		f = append(f, FieldContentType, o.ContentType)
+	}
+	if !o.LastModified.IsZero() {
+		f = append(f, FieldLastModified, o.LastModified.UTC().Format(time.RFC3339))
+	}
+	if o.VersionID != "" {
+		f = append(f, FieldVersionID, o.VersionID)
+	}
+	return f
+}

@@ -1,0 +1,215 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/testenv"
+)
+
+// backends starts every kind of Redis the store must work on and returns a client for
+// each, built the way the daemon builds it (from the URL).
+func backends(t *testing.T) map[string]redis.UniversalClient {
+	t.Helper()
+	out := map[string]redis.UniversalClient{}
+	plain := testenv.StartRedis(t)
+	out["Standalone"] = dial(t, cache.ClientOptions{URL: plain.URL})
+	secure := testenv.StartRedisTLS(t)
+	out["TLS"] = dial(t, cache.ClientOptions{URL: secure.URL, TLS: secure.TLSConfig()})
+	cluster := testenv.StartRedisCluster(t)
+	out["Cluster"] = dial(t, cache.ClientOptions{URL: cluster.URL, Cluster: true})
+	return out
+}
+
+func dial(t *testing.T, o cache.ClientOptions) redis.UniversalClient {
+	t.Helper()
+	rdb, err := cache.NewClient(o)
+	if err != nil {
+		t.Fatalf("NewClient(%s): %v", o.URL, err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("ping %s: %v", o.URL, err)
+	}
+	return rdb
+}
+
+func obj(body string) cache.Object {
+	return cache.Object{
+		Body:         []byte(body),
+		ETag:         "etag-" + body,
+		Size:         int64(len(body)),
+		ContentType:  "text/plain",
+		LastModified: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		VersionID:    "v-" + body,
+	}
+}
+
+func TestStore(t *testing.T) {
+	for name, rdb := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			testStore(t, rdb)
+		})
+	}
+}
+
+func testStore(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	store := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TTL: time.Hour, TTLJitter: 0.1, TombstoneTTL: time.Minute})
+	const bucket = "bkt"
+
+	mustPut := func(t *testing.T, key, seq, body string, want bool) {
+		t.Helper()
+		got, err := store.Put(ctx, bucket, key, seq, obj(body))
+		if err != nil {
+			t.Fatalf("Put(%q, %q): %v", key, seq, err)
+		}
+		if got != want {
+			t.Fatalf("Put(%q, seq %q) applied = %v, want %v", key, seq, got, want)
+		}
+	}
+	mustEvict := func(t *testing.T, key, seq string, want bool) {
+		t.Helper()
+		got, err := store.Evict(ctx, bucket, key, seq)
+		if err != nil {
+			t.Fatalf("Evict(%q, %q): %v", key, seq, err)
+		}
+		if got != want {
+			t.Fatalf("Evict(%q, seq %q) applied = %v, want %v", key, seq, got, want)
+		}
+	}
+	body := func(t *testing.T, key string) (string, bool) {
+		t.Helper()
+		b, err := rdb.HGet(ctx, store.Key(bucket, key), "body").Result()
+		if err == redis.Nil {
+			return "", false
+		}
+		if err != nil {
+			t.Fatalf("HGET %s body: %v", store.Key(bucket, key), err)
+		}
+		return b, true
+	}
+
+	t.Run("PutWritesDataModel", func(t *testing.T) {
+		mustPut(t, "a/b c.txt", "0055AED6DCD90281E5", "hello", true)
+		m, err := rdb.HGetAll(ctx, "t:bkt:a/b c.txt").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"body": "hello", "etag": "etag-hello", "size": "5", "content_type": "text/plain",
+			"last_modified": "2026-11-25T10:00:00Z", "version_id": "v-hello", "seq": "0055AED6DCD90281E5",
+		}
+		if len(m) != len(want) {
+			t.Errorf("got fields %v, want %v", m, want)
+		}
+		for k, v := range want {
+			if m[k] != v {
+				t.Errorf("field %s: got %q, want %q", k, m[k], v)
+			}
+		}
+		ttl := rdb.PTTL(ctx, "t:bkt:a/b c.txt").Val()
+		if ttl < 54*time.Minute || ttl > 66*time.Minute {
+			t.Errorf("TTL: got %v, want 1h ± 10%%", ttl)
+		}
+	})
+
+	t.Run("SequencerOrdering", func(t *testing.T) {
+		mustPut(t, "k1", "0A", "v1", true)
+		mustPut(t, "k1", "0A", "dup", false)   // duplicate
+		mustPut(t, "k1", "09FF", "old", false) // older, though longer
+		mustPut(t, "k1", "0A00", "same", false)
+		mustPut(t, "k1", "0A01", "v2", true) // newer after padding
+		mustPut(t, "k1", "0b", "v3", true)   // case-insensitive hex
+		if b, _ := body(t, "k1"); b != "v3" {
+			t.Errorf("body: got %q, want v3", b)
+		}
+	})
+
+	t.Run("TombstoneBlocksOlderPut", func(t *testing.T) {
+		mustEvict(t, "k2", "20", true) // removal delivered before the put it follows
+		mustPut(t, "k2", "10", "stale", false)
+		if b, ok := body(t, "k2"); ok {
+			t.Fatalf("body resurrected: %q", b)
+		}
+		m := rdb.HGetAll(ctx, "t:bkt:k2").Val()
+		if m["deleted"] != "1" || m["seq"] != "20" {
+			t.Errorf("tombstone: got %v, want deleted=1 seq=20", m)
+		}
+		ttl := rdb.PTTL(ctx, "t:bkt:k2").Val()
+		if ttl <= 0 || ttl > time.Minute {
+			t.Errorf("tombstone TTL: got %v, want ≤ 1m", ttl)
+		}
+		mustEvict(t, "k2", "20", false) // duplicate removal
+		mustPut(t, "k2", "30", "again", true)
+		if b, _ := body(t, "k2"); b != "again" {
+			t.Errorf("body: got %q, want again", b)
+		}
+		if rdb.HExists(ctx, "t:bkt:k2", "deleted").Val() {
+			t.Error("deleted flag survived a newer put")
+		}
+	})
+
+	t.Run("FillOnlyWhereAbsent", func(t *testing.T) {
+		ok, err := store.Fill(ctx, bucket, "k3", obj("lazy"))
+		if err != nil || !ok {
+			t.Fatalf("Fill on empty: applied=%v err=%v, want applied", ok, err)
+		}
+		if m := rdb.HGetAll(ctx, "t:bkt:k3").Val(); m["seq"] != "" || m["body"] != "lazy" {
+			t.Errorf("filled entry: got %v, want body=lazy seq empty", m)
+		}
+		if ok, _ := store.Fill(ctx, bucket, "k3", obj("other")); ok {
+			t.Error("Fill overwrote an existing entry")
+		}
+		mustPut(t, "k3", "01", "event", true) // any event beats a fill
+		if ok, _ := store.Fill(ctx, bucket, "k3", obj("lazy2")); ok {
+			t.Error("Fill overwrote event-driven state")
+		}
+		mustEvict(t, "k3", "02", true)
+		if ok, _ := store.Fill(ctx, bucket, "k3", obj("lazy3")); ok {
+			t.Error("Fill wrote over a tombstone")
+		}
+	})
+
+	t.Run("NoTTL", func(t *testing.T) {
+		s := cache.NewStore(rdb, cache.Settings{TombstoneTTL: time.Minute})
+		if _, err := s.Put(ctx, bucket, "k4", "01", obj("x")); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := rdb.PTTL(ctx, s.Key(bucket, "k4")).Val(); ttl != -1 {
+			t.Errorf("TTL: got %v, want none (-1)", ttl)
+		}
+	})
+
+	t.Run("GetAndSeq", func(t *testing.T) {
+		big := bytes.Repeat([]byte{0, 1, 2, 255}, 256<<10) // 1 MiB, binary
+		o := obj("x")
+		o.Body = big
+		if _, err := store.Put(ctx, bucket, "bin", "05", o); err != nil {
+			t.Fatal(err)
+		}
+		e, ok, err := store.Get(ctx, bucket, "bin")
+		if err != nil || !ok {
+			t.Fatalf("Get: ok=%v err=%v", ok, err)
+		}
+		if !bytes.Equal(e.Body, big) || e.Seq != "05" || e.Deleted {
+			t.Errorf("Get: body equal=%v seq=%q deleted=%v", bytes.Equal(e.Body, big), e.Seq, e.Deleted)
+		}
+		seq, ok, err := store.Seq(ctx, bucket, "missing")
+		if err != nil || ok || seq != "" {
+			t.Errorf("Seq(missing): got %q %v %v, want \"\" false nil", seq, ok, err)
+		}
+	})
+}
+
+func TestStore_Pattern(t *testing.T) {
+	s := cache.NewStore(nil, cache.Settings{KeyPrefix: "p*["})
+	if got, want := s.Pattern("b?"), `p\*\[b\?:*`; got != want {
+		t.Errorf("Pattern: got %q, want %q", got, want)
+	}
+}

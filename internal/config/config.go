@@ -1,0 +1,254 @@
+// Package config reads s3cache's configuration from S3CACHE_* environment variables and
+// validates it. The daemon and the CLI share one Config.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Prefix is the prefix of every configuration variable.
+const Prefix = "S3CACHE"
+
+// Config is the configuration of s3cached and s3cache (SPEC §6). AWS settings (region,
+// credentials, endpoints) are the SDK's own and are not part of it.
+type Config struct {
+	QueueURL        string        `envconfig:"QUEUE_URL"`
+	Bucket          string        `envconfig:"BUCKET"`
+	RedisURL        string        `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0"`
+	RedisCluster    bool          `envconfig:"REDIS_CLUSTER" default:"false"`
+	KeyPrefix       string        `envconfig:"KEY_PREFIX"`
+	TTL             time.Duration `envconfig:"TTL" default:"24h"`
+	TTLJitter       float64       `envconfig:"TTL_JITTER" default:"0.1"`
+	TombstoneTTL    time.Duration `envconfig:"TOMBSTONE_TTL" default:"10m"`
+	MaxObjectBytes  int64         `envconfig:"MAX_OBJECT_BYTES" default:"1048576"`
+	KeyPrefixes     []string      `envconfig:"KEY_PREFIXES"`
+	KeySuffixes     []string      `envconfig:"KEY_SUFFIXES"`
+	Workers         int           `envconfig:"WORKERS" default:"16"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9180"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	S3PathStyle     bool          `envconfig:"S3_PATH_STYLE" default:"false"`
+}
+
+// Limits on values; Redis refuses arguments over 512 MiB.
+const (
+	maxObjectBytesLimit = 512 << 20
+	maxWorkers          = 1024
+)
+
+// Error is a configuration error: which variable, the bad value, and what is allowed.
+type Error struct {
+	Var     string // full variable name, e.g. S3CACHE_TTL
+	Value   string // the value as given (secrets masked)
+	Allowed string // what would be accepted
+}
+
+func (e *Error) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s is not set: %s", e.Var, e.Allowed)
+	}
+	return fmt.Sprintf("%s=%q is not valid: %s", e.Var, e.Value, e.Allowed)
+}
+
+// Load reads the configuration from the environment and validates it.
+func Load() (Config, error) {
+	var c Config
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		var perr *envconfig.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, &Error{Var: perr.KeyName, Value: perr.Value, Allowed: "expected " + describeType(perr.TypeName)}
+		}
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	c.KeyPrefixes = cleanList(c.KeyPrefixes)
+	c.KeySuffixes = cleanList(c.KeySuffixes)
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func describeType(typ string) string {
+	switch typ {
+	case "Duration":
+		return "a duration such as 30s, 10m or 24h"
+	case "bool":
+		return "true or false"
+	case "int", "int64":
+		return "a whole number"
+	case "float64":
+		return "a number such as 0.1"
+	}
+	return "a " + typ
+}
+
+func cleanList(items []string) []string {
+	var out []string
+	for _, s := range items {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func name(v string) string { return Prefix + "_" + v }
+
+// Validate checks every value and returns the first problem found.
+func (c Config) Validate() error {
+	if err := validateRedisURL(c.RedisURL, c.RedisCluster); err != nil {
+		return err
+	}
+	switch {
+	case c.TTL < 0:
+		return &Error{Var: name("TTL"), Value: c.TTL.String(), Allowed: "a duration ≥ 0 (0 = entries never expire)"}
+	case c.TTLJitter < 0 || c.TTLJitter >= 1:
+		return &Error{Var: name("TTL_JITTER"), Value: strconv.FormatFloat(c.TTLJitter, 'g', -1, 64), Allowed: "a fraction from 0 up to (not including) 1, e.g. 0.1 for ±10%"}
+	case c.TombstoneTTL <= 0:
+		return &Error{Var: name("TOMBSTONE_TTL"), Value: c.TombstoneTTL.String(), Allowed: "a duration > 0, e.g. 10m; it must outlast the slowest redelivery of an event"}
+	case c.MaxObjectBytes <= 0 || c.MaxObjectBytes > maxObjectBytesLimit:
+		return &Error{Var: name("MAX_OBJECT_BYTES"), Value: strconv.FormatInt(c.MaxObjectBytes, 10), Allowed: fmt.Sprintf("a byte count from 1 to %d (512 MiB, the largest value Redis accepts)", maxObjectBytesLimit)}
+	case c.Workers < 1 || c.Workers > maxWorkers:
+		return &Error{Var: name("WORKERS"), Value: strconv.Itoa(c.Workers), Allowed: fmt.Sprintf("a whole number from 1 to %d", maxWorkers)}
+	case c.ShutdownTimeout <= 0:
+		return &Error{Var: name("SHUTDOWN_TIMEOUT"), Value: c.ShutdownTimeout.String(), Allowed: "a duration > 0, e.g. 30s"}
+	case c.LogFormat != "json" && c.LogFormat != "console":
+		return &Error{Var: name("LOG_FORMAT"), Value: c.LogFormat, Allowed: "json or console"}
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		return &Error{Var: name("LOG_LEVEL"), Value: c.LogLevel, Allowed: "debug, info, warn or error"}
+	}
+	if c.HTTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+			return &Error{Var: name("HTTP_ADDR"), Value: c.HTTPAddr, Allowed: "host:port such as 127.0.0.1:9180, or empty to disable the HTTP server"}
+		}
+	}
+	return nil
+}
+
+func validateRedisURL(raw string, cluster bool) error {
+	bad := func(allowed string) error {
+		return &Error{Var: name("REDIS_URL"), Value: MaskURL(raw), Allowed: allowed}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return bad("a URL such as redis://127.0.0.1:6379/0 or rediss://:PASSWORD@HOST:6379/0")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return bad("scheme redis:// (plain) or rediss:// (TLS)")
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return bad("a database number as the path, e.g. /0")
+		}
+		if cluster && n != 0 {
+			return bad("database 0 only: Redis Cluster has no other databases (S3CACHE_REDIS_CLUSTER=true)")
+		}
+	}
+	return nil
+}
+
+// RequireQueue reports an error when S3CACHE_QUEUE_URL is missing.
+func (c Config) RequireQueue() error {
+	if c.QueueURL == "" {
+		return &Error{Var: name("QUEUE_URL"), Allowed: "set it to the SQS queue that receives the bucket's event notifications, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/s3cache"}
+	}
+	if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return &Error{Var: name("QUEUE_URL"), Value: c.QueueURL, Allowed: "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/s3cache"}
+	}
+	return nil
+}
+
+// RequireBucket reports an error when S3CACHE_BUCKET is missing.
+func (c Config) RequireBucket() error {
+	if c.Bucket == "" {
+		return &Error{Var: name("BUCKET"), Allowed: "set it to the name of the S3 bucket to cache, e.g. S3CACHE_BUCKET=my-bucket"}
+	}
+	return nil
+}
+
+// Cached reports whether objects with this key are cached under S3CACHE_KEY_PREFIXES and
+// S3CACHE_KEY_SUFFIXES: the key must start with one of the prefixes (when any are set)
+// and end with one of the suffixes (when any are set).
+func (c Config) Cached(key string) bool {
+	return matchAny(c.KeyPrefixes, key, strings.HasPrefix) && matchAny(c.KeySuffixes, key, strings.HasSuffix)
+}
+
+func matchAny(patterns []string, key string, match func(s, p string) bool) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if match(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaskURL returns the URL with any password replaced, for logs and error messages.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "<not-displayed>")
+	}
+	return u.String()
+}
+
+// Fields returns the effective configuration as log fields, secrets masked.
+func (c Config) Fields() []zap.Field {
+	return []zap.Field{
+		zap.String("queue_url", c.QueueURL),
+		zap.String("bucket", c.Bucket),
+		zap.String("redis_url", MaskURL(c.RedisURL)),
+		zap.Bool("redis_cluster", c.RedisCluster),
+		zap.String("key_prefix", c.KeyPrefix),
+		zap.Duration("ttl", c.TTL),
+		zap.Float64("ttl_jitter", c.TTLJitter),
+		zap.Duration("tombstone_ttl", c.TombstoneTTL),
+		zap.Int64("max_object_bytes", c.MaxObjectBytes),
+		zap.Strings("key_prefixes", c.KeyPrefixes),
+		zap.Strings("key_suffixes", c.KeySuffixes),
+		zap.Int("workers", c.Workers),
+		zap.String("http_addr", c.HTTPAddr),
+		zap.String("log_level", c.LogLevel),
+		zap.String("log_format", c.LogFormat),
+		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
+		zap.Bool("s3_path_style", c.S3PathStyle),
+	}
+}
+
+// NewLogger builds the zap logger the configuration asks for. Repeated messages are
+// sampled (the first 10 per second each, then one in 100) so that a failing dependency
+// cannot flood the journal.
+func (c Config) NewLogger() (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	if c.LogFormat == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.Sampling = &zap.SamplingConfig{Initial: 10, Thereafter: 100}
+	zc.EncoderConfig.TimeKey = "time"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zc.Build()
+}

@@ -1,0 +1,379 @@
+// Package consumer is the SQS loop of s3cached: long-polling receivers, a bounded pool of
+// workers, visibility extension for slow messages, retries with capped jittered backoff,
+// and batched deletes once a message's effect is in place.
+//
+// The contract with the handler: a message is deleted only when the handler returned nil
+// (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
+// alone so that the queue's redrive policy moves it to the dead-letter queue; any other
+// error is retried in place for a while (the message stays invisible), then left for
+// redelivery.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/zap"
+
+	"github.com/s3cache/s3cache/internal/metrics"
+)
+
+// ErrPoison marks a message that can never be processed (not JSON, unknown shape). It is
+// not deleted: the redrive policy moves it to the dead-letter queue.
+var ErrPoison = errors.New("message cannot be processed; left for the dead-letter queue")
+
+// Handler processes one message body. It returns nil when the message may be deleted.
+type Handler func(ctx context.Context, body string) error
+
+// SQS is the part of the SQS API the consumer calls.
+type SQS interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// Options configure a Consumer. Zero values take the defaults in brackets.
+type Options struct {
+	QueueURL  string
+	Workers   int           // messages processed at once [16]
+	Receivers int           // concurrent ReceiveMessage loops [1 per 10 workers, at least 2]
+	WaitTime  time.Duration // long-poll wait [20s]
+	// Attempts is how often a failing message is tried before it is left for
+	// redelivery [5]; between attempts the worker backs off (1s, 2s, 4s, … ≤ MaxBackoff).
+	Attempts   int
+	MinBackoff time.Duration // [1s]
+	MaxBackoff time.Duration // [30s]
+	Log        *zap.Logger
+}
+
+// Consumer receives messages from one queue and hands them to a Handler.
+type Consumer struct {
+	sqs     SQS
+	handle  Handler
+	o       Options
+	log     *zap.Logger
+	visible int32 // the queue's visibility timeout, seconds
+
+	sem      chan struct{} // worker slots
+	failures atomic.Int64  // consecutive failures (receive or handle); 0 when healthy
+	beats    []atomic.Int64
+}
+
+// New returns a Consumer; call Start, then Run.
+func New(client SQS, h Handler, o Options) *Consumer {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Receivers <= 0 {
+		o.Receivers = max(2, (o.Workers+9)/10)
+	}
+	if o.WaitTime <= 0 {
+		o.WaitTime = 20 * time.Second
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 5
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	return &Consumer{
+		sqs:    client,
+		handle: h,
+		o:      o,
+		log:    o.Log,
+		sem:    make(chan struct{}, o.Workers),
+		beats:  make([]atomic.Int64, o.Receivers),
+	}
+}
+
+// Start checks that the queue answers and reads its visibility timeout.
+func (c *Consumer) Start(ctx context.Context) error {
+	vt, err := c.visibilityTimeout(ctx)
+	if err != nil {
+		return err
+	}
+	c.visible = vt
+	return nil
+}
+
+// Check reports whether the queue answers (for readiness probes).
+func (c *Consumer) Check(ctx context.Context) error {
+	_, err := c.visibilityTimeout(ctx)
+	return err
+}
+
+func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
+	out, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(c.o.QueueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("get attributes of queue %s: %w", c.o.QueueURL, err)
+	}
+	var vt int
+	if _, err := fmt.Sscan(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)], &vt); err != nil || vt <= 0 {
+		vt = 30 // the SQS default
+	}
+	return int32(vt), nil
+}
+
+// Failing reports whether the last receive or the last message failed.
+func (c *Consumer) Failing() bool { return c.failures.Load() > 0 }
+
+// Healthy reports whether every receive loop has made progress within d.
+func (c *Consumer) Healthy(d time.Duration) bool {
+	oldest := time.Now().Add(-d).UnixNano()
+	for i := range c.beats {
+		if c.beats[i].Load() < oldest {
+			return false
+		}
+	}
+	return true
+}
+
+// Run receives and processes messages until ctx is done. Then it stops receiving, lets
+// the messages in hand finish for at most drain, deletes what succeeded, and returns nil.
+// Messages not finished by then stay in the queue and are redelivered.
+func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
+	if c.visible == 0 {
+		if err := c.Start(ctx); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UnixNano()
+	for i := range c.beats {
+		c.beats[i].Store(now)
+	}
+
+	// Work outlives ctx by up to drain, so that SIGTERM lets in-flight messages finish.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	acks := make(chan string, c.o.Workers+10*c.o.Receivers) // receipt handles to delete
+	var ackers sync.WaitGroup
+	for range c.o.Receivers {
+		ackers.Add(1)
+		go func() {
+			defer ackers.Done()
+			c.ackLoop(workCtx, acks)
+		}()
+	}
+
+	var receivers, workers sync.WaitGroup
+	for i := range c.o.Receivers {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			c.receiveLoop(ctx, workCtx, i, &workers, acks)
+		}()
+	}
+	receivers.Wait()
+
+	timer := time.AfterFunc(drain, func() {
+		c.log.Warn("drain timeout: leaving unfinished messages for redelivery", zap.Duration("shutdown_timeout", drain))
+		cancelWork()
+	})
+	defer timer.Stop()
+	workers.Wait()
+	close(acks)
+	ackers.Wait()
+	return nil
+}
+
+func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, workers *sync.WaitGroup, acks chan<- string) {
+	for ctx.Err() == nil {
+		c.beats[i].Store(time.Now().UnixNano())
+		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:            aws.String(c.o.QueueURL),
+			MaxNumberOfMessages: 10,
+			WaitTimeSeconds:     int32(c.o.WaitTime / time.Second),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+				types.MessageSystemAttributeNameApproximateReceiveCount,
+			},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			metrics.Errors.WithLabelValues("receive").Inc()
+			n := c.failures.Add(1)
+			d := backoff(c.o.MinBackoff, c.o.MaxBackoff, int(n))
+			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", d))
+			sleep(ctx, d)
+			continue
+		}
+		for _, m := range out.Messages {
+			select {
+			case c.sem <- struct{}{}:
+			case <-ctx.Done():
+				// Not started: the message reappears after its visibility timeout.
+				return
+			}
+			workers.Add(1)
+			metrics.InFlight.Inc()
+			go func() {
+				defer func() {
+					metrics.InFlight.Dec()
+					<-c.sem
+					workers.Done()
+				}()
+				c.process(workCtx, m, acks)
+			}()
+		}
+	}
+}
+
+// process handles one message, retrying transient failures in place while keeping the
+// message invisible, and queues its deletion on success.
+func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- string) {
+	stop := c.keepInvisible(ctx, m)
+	defer stop()
+	body := aws.ToString(m.Body)
+	for attempt := 1; ; attempt++ {
+		err := c.handle(ctx, body)
+		switch {
+		case err == nil:
+			c.failures.Store(0)
+			metrics.Messages.WithLabelValues("deleted").Inc()
+			acks <- aws.ToString(m.ReceiptHandle)
+			return
+		case errors.Is(err, ErrPoison):
+			metrics.Messages.WithLabelValues("unparseable").Inc()
+			c.log.Error("unparseable message left for the dead-letter queue",
+				zap.String("message_id", aws.ToString(m.MessageId)),
+				zap.String("receive_count", m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]),
+				zap.Error(err))
+			return
+		case ctx.Err() != nil:
+			return // shutting down: redelivered later
+		}
+		n := c.failures.Add(1)
+		if attempt >= c.o.Attempts {
+			metrics.Messages.WithLabelValues("retry").Inc()
+			c.log.Warn("message failed; left for redelivery",
+				zap.String("message_id", aws.ToString(m.MessageId)), zap.Int("attempts", attempt), zap.Error(err))
+			return
+		}
+		d := backoff(c.o.MinBackoff, c.o.MaxBackoff, int(min(n, int64(attempt))))
+		c.log.Warn("message failed; retrying", zap.String("message_id", aws.ToString(m.MessageId)),
+			zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+// keepInvisible extends the message's visibility timeout every half timeout until stop is
+// called, so that a slow fetch or a retry is not delivered to another worker meanwhile.
+func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
+	period := time.Duration(c.visible) * time.Second / 2
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	var extend func()
+	extend = func() {
+		_, err := c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl:          aws.String(c.o.QueueURL),
+			ReceiptHandle:     m.ReceiptHandle,
+			VisibilityTimeout: c.visible,
+		})
+		if err != nil && ctx.Err() == nil {
+			metrics.Errors.WithLabelValues("visibility").Inc()
+			c.log.Warn("extend visibility failed", zap.String("message_id", aws.ToString(m.MessageId)), zap.Error(err))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(period, extend)
+		}
+	}
+	mu.Lock()
+	timer = time.AfterFunc(period, extend)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
+	}
+}
+
+// ackLoop deletes handled messages in batches of up to 10: it takes what is waiting
+// without delaying the first, so batches grow with load and latency stays low.
+func (c *Consumer) ackLoop(ctx context.Context, acks <-chan string) {
+	for h := range acks {
+		batch := []string{h}
+	fill:
+		for len(batch) < 10 {
+			select {
+			case h, ok := <-acks:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, h)
+			default:
+				break fill
+			}
+		}
+		c.deleteBatch(ctx, batch)
+	}
+}
+
+func (c *Consumer) deleteBatch(ctx context.Context, handles []string) {
+	entries := make([]types.DeleteMessageBatchRequestEntry, len(handles))
+	for i, h := range handles {
+		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(h)}
+	}
+	out, err := c.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(c.o.QueueURL), Entries: entries})
+	if err != nil {
+		metrics.Errors.WithLabelValues("delete").Add(float64(len(handles)))
+		c.log.Warn("delete failed; the messages will be redelivered and applied again (harmless)",
+			zap.Int("batch_size", len(handles)), zap.Error(err))
+		return
+	}
+	for _, f := range out.Failed {
+		metrics.Errors.WithLabelValues("delete").Inc()
+		c.log.Warn("delete failed; the message will be redelivered and applied again (harmless)",
+			zap.String("code", aws.ToString(f.Code)), zap.String("reason", aws.ToString(f.Message)))
+	}
+}
+
+// backoff returns the n-th delay (n ≥ 1) of a capped exponential series, with jitter: a
+// random value in [d/2, d].
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits for d or until ctx is done; it reports whether the full time passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,266 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// fakeSQS is an in-memory queue: Receive hands out what was queued (once), Delete records
+// receipt handles, ChangeMessageVisibility records extensions.
+type fakeSQS struct {
+	mu         sync.Mutex
+	pending    []types.Message
+	deleted    []string
+	extensions map[string]int
+	receiveErr error
+	vt         string
+}
+
+var _ SQS = (*fakeSQS)(nil)
+
+func newFake(bodies ...string) *fakeSQS {
+	f := &fakeSQS{extensions: map[string]int{}, vt: "2"}
+	for i, b := range bodies {
+		f.pending = append(f.pending, types.Message{
+			MessageId: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String("rh-" + b), Body: aws.String(b),
+		})
+	}
+	return f
+}
+
+func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.mu.Lock()
+	if f.receiveErr != nil {
+		err := f.receiveErr
+		f.mu.Unlock()
+		return nil, err
+	}
+	n := min(int(in.MaxNumberOfMessages), len(f.pending))
+	msgs := f.pending[:n]
+	f.pending = f.pending[n:]
+	f.mu.Unlock()
+	if n == 0 {
+		select { // a short long-poll
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+}
+
+func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if len(in.Entries) > 10 {
+		return nil, fmt.Errorf("batch of %d entries, SQS allows 10", len(in.Entries))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range in.Entries {
+		f.deleted = append(f.deleted, aws.ToString(e.ReceiptHandle))
+	}
+	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+func (f *fakeSQS) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.extensions[aws.ToString(in.ReceiptHandle)]++
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+func (f *fakeSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"VisibilityTimeout": f.vt}}, nil
+}
+
+func (f *fakeSQS) deletedSet() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := map[string]bool{}
+	for _, h := range f.deleted {
+		m[h] = true
+	}
+	return m
+}
+
+func fastOptions() Options {
+	return Options{QueueURL: "q", Workers: 4, Receivers: 2, Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+}
+
+// runUntil runs c until cond holds (or 5s pass), then cancels and waits for Run.
+func runUntil(t *testing.T, c *Consumer, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, time.Second) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestConsumer_DeletesOnlyHandledMessages(t *testing.T) {
+	var bodies []string
+	for i := range 35 {
+		bodies = append(bodies, fmt.Sprint("ok-", i))
+	}
+	bodies = append(bodies, "poison", "fails")
+	f := newFake(bodies...)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	h := func(_ context.Context, body string) error {
+		mu.Lock()
+		calls[body]++
+		mu.Unlock()
+		switch body {
+		case "poison":
+			return fmt.Errorf("%w: not JSON", ErrPoison)
+		case "fails":
+			return errors.New("redis down")
+		}
+		return nil
+	}
+	c := New(f, h, fastOptions())
+	runUntil(t, c, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(f.deletedSet()) == 35 && calls["fails"] == 3
+	})
+
+	del := f.deletedSet()
+	for i := range 35 {
+		if !del[fmt.Sprint("rh-ok-", i)] {
+			t.Errorf("message ok-%d not deleted", i)
+		}
+	}
+	if del["rh-poison"] || del["rh-fails"] {
+		t.Errorf("deleted a message that was not handled: %v", del)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["poison"] != 1 {
+		t.Errorf("poison message handled %d times, want 1 (no retry)", calls["poison"])
+	}
+	if calls["fails"] != 3 {
+		t.Errorf("failing message tried %d times, want Attempts=3", calls["fails"])
+	}
+}
+
+func TestConsumer_ExtendsVisibilityOfSlowMessages(t *testing.T) {
+	f := newFake("slow")
+	f.vt = "1" // extend every 500ms
+	release := make(chan struct{})
+	h := func(ctx context.Context, _ string) error {
+		<-release
+		return nil
+	}
+	c := New(f, h, fastOptions())
+	go func() {
+		time.Sleep(1300 * time.Millisecond)
+		close(release)
+	}()
+	runUntil(t, c, func() bool { return f.deletedSet()["rh-slow"] })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.extensions["rh-slow"]; n < 2 {
+		t.Errorf("visibility extended %d times in 1.3s with a 1s timeout, want ≥ 2", n)
+	}
+}
+
+func TestConsumer_DrainsInFlightOnCancel(t *testing.T) {
+	f := newFake("a", "b")
+	started := make(chan struct{}, 2)
+	h := func(ctx context.Context, _ string) error {
+		started <- struct{}{}
+		time.Sleep(200 * time.Millisecond) // still working when Run is canceled
+		return ctx.Err()
+	}
+	c := New(f, h, fastOptions())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, 5*time.Second) }()
+	<-started
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if del := f.deletedSet(); !del["rh-a"] || !del["rh-b"] {
+		t.Errorf("in-flight messages not finished and deleted on shutdown: %v", del)
+	}
+}
+
+func TestConsumer_DrainTimeoutLeavesMessages(t *testing.T) {
+	f := newFake("stuck")
+	started := make(chan struct{})
+	h := func(ctx context.Context, _ string) error {
+		close(started)
+		<-ctx.Done() // only the drain timeout ends it
+		return ctx.Err()
+	}
+	c := New(f, h, fastOptions())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, 100*time.Millisecond) }()
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not return after the drain timeout")
+	}
+	if len(f.deletedSet()) != 0 {
+		t.Errorf("deleted an unfinished message: %v", f.deletedSet())
+	}
+}
+
+func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
+	f := newFake()
+	f.receiveErr = errors.New("connection refused")
+	c := New(f, func(context.Context, string) error { return nil }, fastOptions())
+	runUntil(t, c, func() bool { return c.failures.Load() >= 3 })
+	if !c.Failing() {
+		t.Error("Failing() = false while receives fail")
+	}
+	f.mu.Lock()
+	f.receiveErr = nil
+	f.pending = newFake("x").pending
+	f.mu.Unlock()
+	runUntil(t, c, func() bool { return f.deletedSet()["rh-x"] })
+	if c.Failing() {
+		t.Error("Failing() = true after a message succeeded")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		lo, hi time.Duration
+	}{
+		{1, 500 * time.Millisecond, time.Second},
+		{2, time.Second, 2 * time.Second},
+		{4, 4 * time.Second, 8 * time.Second},
+		{10, 15 * time.Second, 30 * time.Second},
+		{1000, 15 * time.Second, 30 * time.Second},
+	} {
+		for range 50 {
+			if d := backoff(time.Second, 30*time.Second, tc.n); d < tc.lo || d > tc.hi {
+				t.Fatalf("backoff(1s, 30s, %d) = %v, want in [%v, %v]", tc.n, d, tc.lo, tc.hi)
+			}
+		}
+	}
+}

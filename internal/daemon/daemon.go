@@ -1,0 +1,236 @@
+// Package daemon wires s3cached together: the SQS consumer, the warmer and invalidator
+// behind a message handler, the Redis store, the HTTP endpoints (/metrics, /healthz,
+// /readyz) and the systemd notify protocol.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/awsclient"
+	"github.com/s3cache/s3cache/internal/config"
+	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/invalidator"
+	"github.com/s3cache/s3cache/warmer"
+)
+
+// stallAfter is how long a receive loop may go without progress before the systemd
+// watchdog is no longer fed (a long poll takes 20s; a full worker pool may wait on
+// retries for about as long).
+const stallAfter = 2 * time.Minute
+
+// Deps are the clients the daemon talks through.
+type Deps struct {
+	S3    warmer.ObjectGetter
+	SQS   consumer.SQS
+	Redis redis.UniversalClient
+}
+
+// Connect builds the AWS and Redis clients from the configuration and the SDK's
+// environment. It does not contact anything.
+func Connect(ctx context.Context, cfg config.Config) (Deps, error) {
+	awsCfg, err := awsclient.Load(ctx)
+	if err != nil {
+		return Deps{}, err
+	}
+	rdb, err := cache.NewClient(cache.ClientOptions{URL: cfg.RedisURL, Cluster: cfg.RedisCluster})
+	if err != nil {
+		return Deps{}, &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(cfg.RedisURL), Allowed: err.Error()}
+	}
+	return Deps{
+		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle),
+		SQS:   awsclient.NewSQS(awsCfg),
+		Redis: rdb,
+	}, nil
+}
+
+// Daemon is a configured s3cached.
+type Daemon struct {
+	cfg      config.Config
+	log      *zap.Logger
+	store    *cache.Store
+	consumer *consumer.Consumer
+}
+
+// New assembles a daemon from its configuration and clients.
+func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
+	store := cache.NewStore(deps.Redis, cache.Settings{
+		KeyPrefix:    cfg.KeyPrefix,
+		TTL:          cfg.TTL,
+		TTLJitter:    cfg.TTLJitter,
+		TombstoneTTL: cfg.TombstoneTTL,
+	})
+	h := &Handler{
+		Warmer:      &warmer.Warmer{S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes},
+		Invalidator: &invalidator.Invalidator{Store: store},
+		Cached:      cfg.Cached,
+		Log:         log,
+	}
+	c := consumer.New(deps.SQS, h.Handle, consumer.Options{
+		QueueURL: cfg.QueueURL,
+		Workers:  cfg.Workers,
+		Log:      log,
+	})
+	return &Daemon{cfg: cfg, log: log, store: store, consumer: c}
+}
+
+// Check contacts Redis and the queue once and reports the first failure.
+func (d *Daemon) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.store.Ping(ctx); err != nil {
+		return fmt.Errorf("redis %s: %w (check S3CACHE_REDIS_URL, S3CACHE_REDIS_CLUSTER and that the host can reach Redis)", config.MaskURL(d.cfg.RedisURL), err)
+	}
+	if err := d.consumer.Check(ctx); err != nil {
+		return fmt.Errorf("%w (check S3CACHE_QUEUE_URL, AWS_REGION, the credentials and their sqs:GetQueueAttributes permission)", err)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then drains within the shutdown timeout and returns nil.
+// It returns an error only for problems that a restart cannot fix (a queue that does
+// not exist, an HTTP address in use).
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.cfg.HTTPAddr != "" {
+		srv, err := d.serveHTTP()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutCtx)
+		}()
+	}
+
+	if err := d.waitForDependencies(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := d.consumer.Start(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	notify(d.log, sd.SdNotifyReady, "STATUS=consuming "+d.cfg.QueueURL)
+	d.log.Info("ready: consuming", zap.String("queue_url", d.cfg.QueueURL))
+	go d.watchdog(ctx)
+	go func() {
+		<-ctx.Done()
+		notify(d.log, sd.SdNotifyStopping, "STATUS=draining")
+		d.log.Info("stopping: draining in-flight messages", zap.Duration("shutdown_timeout", d.cfg.ShutdownTimeout))
+	}()
+
+	err := d.consumer.Run(ctx, d.cfg.ShutdownTimeout)
+	d.log.Info("stopped")
+	return err
+}
+
+// waitForDependencies returns once Redis and the queue answer, backing off (capped,
+// jittered) meanwhile. A queue that does not exist is a configuration error.
+func (d *Daemon) waitForDependencies(ctx context.Context) error {
+	delay := time.Second
+	for ctx.Err() == nil {
+		err := d.Check(ctx)
+		if err == nil {
+			return nil
+		}
+		var missing *types.QueueDoesNotExist
+		if errors.As(err, &missing) || strings.Contains(err.Error(), "NonExistentQueue") {
+			return fmt.Errorf("queue %s does not exist: set S3CACHE_QUEUE_URL to the queue that receives the bucket's notifications", d.cfg.QueueURL)
+		}
+		notify(d.log, "STATUS=waiting for Redis and SQS: "+err.Error())
+		d.log.Warn("waiting for dependencies", zap.Error(err), zap.Duration("retry_in", delay))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+	return nil
+}
+
+func (d *Daemon) watchdog(ctx context.Context) {
+	interval, err := sd.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if d.consumer.Healthy(stallAfter) {
+				notify(d.log, sd.SdNotifyWatchdog)
+			} else {
+				d.log.Error("receive loop stalled; not feeding the systemd watchdog", zap.Duration("stalled_for_at_least", stallAfter))
+			}
+		}
+	}
+}
+
+func notify(log *zap.Logger, states ...string) {
+	if _, err := sd.SdNotify(false, strings.Join(states, "\n")); err != nil {
+		log.Warn("systemd notify failed", zap.Error(err))
+	}
+}
+
+func (d *Daemon) serveHTTP() (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", d.readyz)
+	ln, err := net.Listen("tcp", d.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on S3CACHE_HTTP_ADDR=%s: %w (choose a free port, or set it empty to disable)", d.cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server failed", zap.Error(err))
+		}
+	}()
+	d.log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	return srv, nil
+}
+
+// readyz answers 200 when Redis and SQS answer and messages are being processed without
+// failures, else 503 with the reasons.
+func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := d.store.Ping(ctx); err != nil {
+		problems = append(problems, "redis: "+err.Error())
+	}
+	if err := d.consumer.Check(ctx); err != nil {
+		problems = append(problems, "sqs: "+err.Error())
+	}
+	if d.consumer.Failing() {
+		problems = append(problems, "processing: recent messages failed; retrying with backoff")
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/internal/metrics"
+	"github.com/s3cache/s3cache/invalidator"
+	"github.com/s3cache/s3cache/s3event"
+	"github.com/s3cache/s3cache/warmer"
+)
+
+// Handler turns one SQS message into cache writes and evictions.
+type Handler struct {
+	Warmer      *warmer.Warmer
+	Invalidator *invalidator.Invalidator
+	Cached      func(key string) bool // key filter (S3CACHE_KEY_PREFIXES/SUFFIXES)
+	Log         *zap.Logger
+}
+
+// Handle applies every event of a message body. It returns nil when the message may be
+// deleted, an error wrapping consumer.ErrPoison when it can never be processed, and any
+// other error when it should be retried. Events are idempotent, so a retry after a
+// partial success is harmless.
+func (h *Handler) Handle(ctx context.Context, body string) error {
+	events, err := s3event.Parse([]byte(body))
+	if err != nil {
+		metrics.Errors.WithLabelValues("parse").Inc()
+		return fmt.Errorf("%w: %w", consumer.ErrPoison, err)
+	}
+	for _, e := range events {
+		if err := h.apply(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
+	typ := e.Kind.String()
+	count := func(outcome string) { metrics.Events.WithLabelValues(typ, outcome).Inc() }
+	switch e.Kind {
+	case s3event.KindTest:
+		count("acknowledged")
+		h.Log.Info("test event acknowledged", zap.String("bucket", e.Bucket), zap.String("source", e.Source))
+		return nil
+	case s3event.KindIgnored:
+		count("acknowledged")
+		h.Log.Debug("event type ignored", zap.String("event", e.Name), zap.String("bucket", e.Bucket))
+		return nil
+	}
+	if !h.Cached(e.Key) {
+		count("filtered")
+		metrics.Skips.WithLabelValues("filtered").Inc()
+		return nil
+	}
+
+	var outcome string
+	switch e.Kind {
+	case s3event.KindCreated:
+		o, err := h.Warmer.Apply(ctx, e)
+		if err != nil {
+			count("error")
+			stage := "redis"
+			if we, ok := err.(*warmer.Error); ok {
+				stage = we.Stage
+			}
+			metrics.Errors.WithLabelValues(stage).Inc()
+			return fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err)
+		}
+		outcome = string(o)
+		switch o {
+		case warmer.Written:
+			metrics.CacheWrites.WithLabelValues("event").Inc()
+		case warmer.TooLarge:
+			metrics.Evictions.WithLabelValues("too_large").Inc()
+			metrics.Skips.WithLabelValues("too_large").Inc()
+		case warmer.Gone:
+			metrics.Evictions.WithLabelValues("gone").Inc()
+		}
+	case s3event.KindRemoved:
+		applied, err := h.Invalidator.Apply(ctx, e)
+		if err != nil {
+			count("error")
+			metrics.Errors.WithLabelValues("redis").Inc()
+			return fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err)
+		}
+		outcome = string(warmer.Duplicate)
+		if applied {
+			outcome = "evicted"
+			metrics.Evictions.WithLabelValues("removed").Inc()
+		}
+	}
+	count(outcome)
+	if outcome == string(warmer.Duplicate) {
+		metrics.Skips.WithLabelValues("stale").Inc()
+	} else if !e.Time.IsZero() {
+		metrics.LagSeconds.Observe(time.Since(e.Time).Seconds())
+	}
+	h.Log.Debug("event applied", zap.String("event", e.Name), zap.String("bucket", e.Bucket),
+		zap.String("key", e.Key), zap.String("sequencer", e.Sequencer), zap.String("outcome", outcome))
+	return nil
+}

@@ -1,0 +1,18 @@
+// Package testenv starts the real servers integration tests run against.
+//
+// Each Start function launches a server on a free loopback port, waits until it answers
+// and stops it with t.Cleanup:
+//
+//   - StartRedis, StartRedisTLS and StartRedisCluster run Debian's redis-server;
+//   - StartSQS runs goaws (v0.5.4) as a separate process;
+//   - StartS3 serves gofakes3 (in memory) from an httptest server in the test process.
+//
+// When a server binary is missing the helper skips the test with a message naming the
+// install command (scripts/install-test-deps.sh, which `make test` runs). With CI=true in
+// the environment a missing server fails the test instead: in CI it is a broken setup,
+// never a reason to skip.
+//
+// Ports are picked by the kernel, then handed to the server; when another process takes
+// the port in between, the server fails to bind and the helper retries on a new port.
+// Every helper checks that the server answering is the one it started.
+package testenv

@@ -1,0 +1,218 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// installHint is how to get every server binary the helpers need.
+const installHint = "run scripts/install-test-deps.sh from the repository root (make test does)"
+
+// startTimeout bounds how long a server may take to answer after it was launched.
+const startTimeout = 15 * time.Second
+
+// bindAttempts is how many ports a helper tries before it gives up.
+const bindAttempts = 5
+
+// Strict reports whether a missing server must fail the test rather than skip it: true
+// when the environment variable CI is "true".
+func Strict() bool {
+	return os.Getenv("CI") == "true"
+}
+
+// missing skips the test, or fails it when Strict, because a server cannot be run.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Strict() {
+		t.Fatalf("%s (CI=true: a missing server is a failure)", msg)
+	}
+	t.Skip(msg)
+}
+
+// Eventually calls cond every 50ms until it returns true. When timeout passes first it
+// fails the test with the state cond returned last.
+func Eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %s", timeout, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another process may
+// take it before the server binds it: callers retry when the server reports a bind error.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// repoRoot returns the directory holding go.mod, found from the working directory up.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// errAddrInUse is returned by a readiness wait when the server exited because its port
+// was taken.
+var errAddrInUse = errors.New("address already in use")
+
+// process is a server child process whose output goes to a log file.
+type process struct {
+	cmd     *exec.Cmd
+	logPath string
+	logFrom int64 // size of the log file when this process started
+	done    chan struct{}
+	waitErr error // set before done is closed
+}
+
+// startProcess runs bin with args in dir, appending its stdout and stderr to logPath.
+func startProcess(bin string, args []string, dir, logPath string) (*process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open server log: %w", err)
+	}
+	info, err := logFile.Stat()
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("open server log: %w", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &process{cmd: cmd, logPath: logPath, logFrom: info.Size(), done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// pid returns the process id.
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the process at once (SIGKILL, like a crash) and waits for it.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// output returns what this process wrote to its log, at most the last 4 KiB.
+func (p *process) output() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(read %s: %v)", p.logPath, err)
+	}
+	if int64(len(data)) > p.logFrom {
+		data = data[p.logFrom:]
+	}
+	const max = 4 << 10
+	if len(data) > max {
+		data = data[len(data)-max:]
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// exitError describes how the process ended, with its output; it wraps errAddrInUse when
+// the output says the port was taken.
+func (p *process) exitError() error {
+	out := p.output()
+	err := fmt.Errorf("%s exited (%v); output:\n%s", filepath.Base(p.cmd.Path), p.waitErr, out)
+	if strings.Contains(strings.ToLower(out), "address already in use") {
+		return fmt.Errorf("%w: %w", errAddrInUse, err)
+	}
+	return err
+}
+
+// waitReady polls ready until it succeeds, the process exits or startTimeout passes.
+func (p *process) waitReady(ready func() error) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if p.exited() {
+			return p.exitError()
+		}
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return fmt.Errorf("no answer after %v: %v; output:\n%s", startTimeout, err, p.output())
+		}
+		select {
+		case <-p.done:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// server holds the process of a server that can be stopped and started again.
+type server struct {
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// stop kills the running process, if any.
+func (s *server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+}
+
+// running reports whether the server process is up.
+func (s *server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil && !s.proc.exited()
+}

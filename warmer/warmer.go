@@ -1,0 +1,186 @@
+// Package warmer applies created events: it fetches the object from S3 and writes it into
+// Redis (write-through) with the store's conditional write, so that an older or duplicate
+// event never replaces newer state. Objects that are gone (404) or too large evict the
+// entry instead, so nothing stale is left behind.
+package warmer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/metrics"
+	"github.com/s3cache/s3cache/s3event"
+)
+
+// Outcome is what applying a created event did.
+type Outcome string
+
+// Outcomes of Apply.
+const (
+	Written   Outcome = "written"   // the object is in the cache
+	Duplicate Outcome = "duplicate" // an equal or newer event was applied already
+	TooLarge  Outcome = "too_large" // over the size limit: the entry was evicted
+	Gone      Outcome = "gone"      // the object no longer exists: the entry was evicted
+)
+
+// ObjectGetter is the S3 call the warmer makes.
+type ObjectGetter interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// Store is the part of cache.Store the warmer writes through.
+type Store interface {
+	Seq(ctx context.Context, bucket, key string) (string, bool, error)
+	Put(ctx context.Context, bucket, key, seq string, obj cache.Object) (bool, error)
+	Evict(ctx context.Context, bucket, key, seq string) (bool, error)
+}
+
+var _ Store = (*cache.Store)(nil)
+
+// Warmer writes created objects into the cache.
+type Warmer struct {
+	S3             ObjectGetter
+	Store          Store
+	MaxObjectBytes int64
+}
+
+// Error is a failure of one stage ("fetch" from S3 or "redis"); the event should be retried.
+type Error struct {
+	Stage string
+	Err   error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Apply caches the object of a created event.
+func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
+	// A duplicate or older event needs no S3 GET: Put would discard what it fetched.
+	if cur, ok, err := w.Store.Seq(ctx, e.Bucket, e.Key); err != nil {
+		return "", &Error{Stage: "redis", Err: err}
+	} else if ok && !supersedes(e.Sequencer, cur) {
+		return Duplicate, nil
+	}
+	if e.Size > w.MaxObjectBytes {
+		return w.evict(ctx, e, TooLarge)
+	}
+	obj, err := w.fetch(ctx, e.Bucket, e.Key)
+	switch {
+	case errors.Is(err, errNotFound):
+		return w.evict(ctx, e, Gone)
+	case errors.Is(err, errTooLarge):
+		return w.evict(ctx, e, TooLarge)
+	case err != nil:
+		return "", &Error{Stage: "fetch", Err: err}
+	}
+	applied, err := w.Store.Put(ctx, e.Bucket, e.Key, e.Sequencer, obj)
+	if err != nil {
+		return "", &Error{Stage: "redis", Err: err}
+	}
+	if !applied {
+		return Duplicate, nil
+	}
+	return Written, nil
+}
+
+// supersedes mirrors the store script's rule, to skip fetches that could not be applied.
+func supersedes(seq, cur string) bool {
+	c := s3event.CompareSequencers(seq, cur)
+	return c > 0 || (c == 0 && cur == "")
+}
+
+func (w *Warmer) evict(ctx context.Context, e s3event.Event, why Outcome) (Outcome, error) {
+	applied, err := w.Store.Evict(ctx, e.Bucket, e.Key, e.Sequencer)
+	if err != nil {
+		return "", &Error{Stage: "redis", Err: err}
+	}
+	if !applied {
+		return Duplicate, nil
+	}
+	return why, nil
+}
+
+var (
+	errNotFound = errors.New("object not found")
+	errTooLarge = errors.New("object too large")
+)
+
+// fetch reads the current object. It fetches the latest version rather than the event's:
+// the entry must end equal to S3's current object, and a later event for the key will
+// carry a higher sequencer anyway.
+func (w *Warmer) fetch(ctx context.Context, bucket, key string) (cache.Object, error) {
+	start := time.Now()
+	out, err := w.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return cache.Object{}, errNotFound
+		}
+		return cache.Object{}, fmt.Errorf("get object s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	size := aws.ToInt64(out.ContentLength)
+	if size > w.MaxObjectBytes {
+		return cache.Object{}, errTooLarge
+	}
+	body, err := readBody(out.Body, size, w.MaxObjectBytes)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return cache.Object{}, err
+		}
+		return cache.Object{}, fmt.Errorf("read object s3://%s/%s: %w", bucket, key, err)
+	}
+	metrics.FetchSeconds.Observe(time.Since(start).Seconds())
+	return cache.Object{
+		Body:         body,
+		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
+		Size:         int64(len(body)),
+		ContentType:  aws.ToString(out.ContentType),
+		LastModified: aws.ToTime(out.LastModified),
+		VersionID:    aws.ToString(out.VersionId),
+	}, nil
+}
+
+// readBody reads a body of the announced size (or unknown, size <= 0) up to limit bytes,
+// in one allocation when the size is known.
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	if size > 0 {
+		body := make([]byte, size)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, errTooLarge
+	}
+	return body, nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return true
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NoSuchKey", "NotFound":
+			return true
+		}
+	}
+	return false
+}
