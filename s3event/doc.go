@@ -14,17 +14,19 @@
 // literal '+' is %2B, "(2)" is %282%29, '=' is %3D, ':' is %3A, '@' is %40,
 // non-ASCII is percent-encoded UTF-8, and '/' is left as it is
 // ("logs/hd=test/f.txt" arrives as "logs/hd%3Dtest/f.txt"). That is Java's
-// URLEncoder (which keeps only A-Z a-z 0-9 - _ . *) with '/' kept. Parse
-// decodes with url.QueryUnescape semantics, which accepts every variant of
-// this (a '/' sent as %2F by an S3-compatible server decodes the same), and
-// EncodeKey produces the scheme above; '*' and '~' (kept and %7E) follow
-// URLEncoder and were not confirmed against S3, which is harmless because
-// the decoder reads both forms.
+// URLEncoder (which keeps only A-Z a-z 0-9 - _ . *) with '/' kept, and is
+// what EncodeKey produces. Whether S3 keeps '*' and encodes '~' (as
+// URLEncoder does) is not confirmed; it does not matter for decoding. Parse
+// decodes with url.QueryUnescape, which reads every variant of the scheme,
+// including a '/' sent as %2F by some S3-compatible servers.
 //
 // EventBridge events carry the key in detail.object.key. The S3 EventBridge
 // documentation ("EventBridge event message structure") does not say whether
-// it is encoded; AWS's own Powertools for Lambda decodes it with
-// unquote_plus, as it does for notifications, so Parse decodes EventBridge
-// keys the same way. The consequence of being wrong is limited to keys that
-// contain '+' or '%'.
+// it is encoded, and its examples use plain keys. AWS's Powertools for Lambda
+// decodes it with unquote_plus, as it does notification keys, so Parse
+// decodes EventBridge keys the same way. One published real event shows a
+// ':' unencoded there, so EventBridge does not encode exactly like
+// notifications; form-decoding is still right as long as it encodes space,
+// '+' and '%', and only keys containing '+' or '%' could come out wrong if
+// it encodes nothing at all.
 package s3event

@@ -81,7 +81,7 @@ func Load() (Config, error) {
 
 func describeType(typ string) string {
 	switch typ {
-	case "Duration":
+	case "time.Duration", "Duration":
 		return "a duration such as 30s, 10m or 24h"
 	case "bool":
 		return "true or false"
@@ -198,16 +198,13 @@ func matchAny(patterns []string, key string, match func(s, p string) bool) bool 
 	return false
 }
 
-// MaskURL returns the URL with any password replaced, for logs and error messages.
+// MaskURL returns the URL with any password shown as "xxxxx", for logs and errors.
 func MaskURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparseable URL>"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "<not-displayed>")
-	}
-	return u.String()
+	return u.Redacted()
 }
 
 // Fields returns the effective configuration as log fields, secrets masked.

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s3cache/s3cache/internal/testenv"
+	"github.com/s3cache/s3cache/s3event"
+)
+
+func TestDaemon_WriteThroughAndEviction(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+
+	v1 := []byte("Hello from s3cache, version 1\n")
+	put := h.created("filename1.txt", v1)
+	h.send(put)
+	h.waitBody("filename1.txt", v1)
+	m := h.entry("filename1.txt")
+	for field, want := range map[string]string{
+		"etag": put.ETag, "size": fmt.Sprint(len(v1)), "seq": put.Sequencer,
+	} {
+		if m[field] != want {
+			t.Errorf("field %s: got %q, want %q", field, m[field], want)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, m["last_modified"]); err != nil {
+		t.Errorf("last_modified %q is not RFC 3339: %v", m["last_modified"], err)
+	}
+	if m["content_type"] == "" {
+		t.Error("content_type not set")
+	}
+	if ttl := h.rdb.TTL(t.Context(), h.redisKey("filename1.txt")).Val(); ttl < 21*time.Hour || ttl > 27*time.Hour {
+		t.Errorf("TTL: got %v, want 24h ± 10%%", ttl)
+	}
+
+	v2 := []byte("version 2, overwritten")
+	h.send(h.created("filename1.txt", v2))
+	h.waitBody("filename1.txt", v2)
+
+	h.send(h.removed("filename1.txt"))
+	h.waitEvicted("filename1.txt")
+
+	// Lifecycle expiration evicts too.
+	v3 := []byte("expires soon")
+	h.send(h.created("expiring.txt", v3))
+	h.waitBody("expiring.txt", v3)
+	exp := h.removed("expiring.txt")
+	exp.Name = "LifecycleExpiration:Delete"
+	h.send(exp)
+	h.waitEvicted("expiring.txt")
+
+	h.waitQueueEmpty()
+	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
+		t.Errorf("dead-letter queue holds %d messages, want 0", v+f)
+	}
+}
+
+func TestDaemon_AwkwardKeys(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+	keys := []string{"with space.txt", "a+b=c.txt", "100% done.txt", "ünïcødé/日本語 ファイル.txt", "dir/sub/deep/file.txt", "q?x&y#z.txt"}
+	for i, k := range keys {
+		h.send(h.created(k, []byte(fmt.Sprint("body ", i))))
+	}
+	for i, k := range keys {
+		h.waitBody(k, []byte(fmt.Sprint("body ", i)))
+	}
+	// The message carried the keys form-URL-encoded, as S3 sends them.
+	raw, _ := s3event.Marshal(testenv.Region, s3event.Event{Kind: s3event.KindCreated, Name: "ObjectCreated:Put", Bucket: h.bucket, Key: keys[0], Size: 1})
+	if !bytes.Contains(raw, []byte(`"with+space.txt"`)) {
+		t.Errorf("test message does not encode the key as S3 does: %s", raw)
+	}
+}
+
+func TestDaemon_OutOfOrderNoResurrection(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+	body := []byte("still in S3, but an older event")
+	put := h.created("k.txt", body) // sequencer 1; the object stays in S3
+	del := s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: h.bucket, Key: "k.txt", Size: -1, Sequencer: h.nextSeq(), Time: time.Now()}
+	h.send(del) // the later removal arrives first
+	h.waitEvicted("k.txt")
+	h.send(put)
+	h.waitQueueEmpty()
+	if m := h.entry("k.txt"); m["deleted"] != "1" || m["body"] != "" || m["seq"] != del.Sequencer {
+		t.Errorf("after the older put: entry %v, want the tombstone with seq %s", shortMap(m), del.Sequencer)
+	}
+
+	// Newest first, then the older overwrites: the newest body stays.
+	a := h.created("o.txt", []byte("a"))
+	b := h.created("o.txt", []byte("b"))
+	c := h.created("o.txt", []byte("c"))
+	h.send(c)
+	h.waitBody("o.txt", []byte("c"))
+	h.send(a, b)
+	h.waitQueueEmpty()
+	if got := h.entry("o.txt")["body"]; got != "c" {
+		t.Errorf("body after older events: got %q, want c", got)
+	}
+}
+
+func TestDaemon_DuplicateDeliveryWritesOnce(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon()
+	e := h.created("dup.txt", []byte("once"))
+	h.send(e)
+	h.waitBody("dup.txt", []byte("once"))
+	h.send(e)
+	h.waitQueueEmpty()
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		w := d.metric(t, `s3cache_events_total{outcome="written",type="created"}`)
+		dup := d.metric(t, `s3cache_events_total{outcome="duplicate",type="created"}`)
+		return w == 1 && dup == 1, fmt.Sprintf("written=%v duplicate=%v, want 1 and 1", w, dup)
+	})
+}
+
+// TestDaemon_TwoDaemonsConverge runs two daemons on one queue against puts, overwrites and
+// deletes delivered shuffled and partly duplicated, and checks every key against S3.
+func TestDaemon_TwoDaemonsConverge(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("S3CACHE_WORKERS=4")
+	h.startDaemon("S3CACHE_WORKERS=4")
+	rng := rand.New(rand.NewPCG(1, 2))
+	var events []s3event.Event
+	final := map[string][]byte{} // nil: deleted
+	for i := range 40 {
+		key := fmt.Sprintf("obj-%02d.txt", i)
+		for v := range 1 + rng.IntN(3) {
+			body := []byte(fmt.Sprintf("%s v%d", key, v))
+			events = append(events, h.created(key, body))
+			final[key] = body
+		}
+		if rng.IntN(3) == 0 {
+			events = append(events, h.removed(key))
+			final[key] = nil
+		}
+	}
+	rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	for i, e := range events {
+		h.send(e)
+		if i%4 == 0 {
+			h.send(e) // duplicate delivery
+		}
+	}
+	h.waitQueueEmpty()
+	for key, want := range final {
+		m := h.entry(key)
+		got, cached := m["body"]
+		if want == nil && cached {
+			t.Errorf("%s: deleted in S3 but cached as %q", key, got)
+		}
+		if want != nil && cached && got != string(want) {
+			t.Errorf("%s: stale: cached %q, S3 has %q", key, got, want)
+		}
+		if want != nil && !cached {
+			t.Errorf("%s: not cached after its last event (entry %v)", key, shortMap(m))
+		}
+	}
+}
+
+func TestDaemon_AcknowledgesTestAndIgnoredEvents_GarbageToDLQ(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon()
+	h.sqs.Send(t, h.queue, `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00.000Z","Bucket":"`+h.bucket+`","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`)
+	tag := s3event.Event{Kind: s3event.KindIgnored, Name: "ObjectTagging:Put", Bucket: h.bucket, Key: "tagged.txt", Size: -1, Sequencer: h.nextSeq(), Time: time.Now()}
+	h.send(tag)
+	garbage := "this is not an S3 event {"
+	h.sqs.Send(t, h.queue, garbage)
+
+	// The garbage message is received, left undeleted, and moved to the DLQ by redrive.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		v, f := h.sqs.Count(t, h.dlq)
+		return v+f == 1, fmt.Sprintf("DLQ holds %d messages, want 1", v+f)
+	})
+	h.waitQueueEmpty()
+	if got := h.sqs.Drain(t, h.dlq); len(got) != 1 || got[0] != garbage {
+		t.Errorf("DLQ: got %q, want only the garbage message", got)
+	}
+	if n := d.metric(t, `s3cache_events_total{outcome="acknowledged",type="test"}`); n != 1 {
+		t.Errorf("test events acknowledged: %v, want 1", n)
+	}
+	if n := d.metric(t, `s3cache_events_total{outcome="acknowledged",type="ignored"}`); n != 1 {
+		t.Errorf("ignored events acknowledged: %v, want 1", n)
+	}
+	if n := d.metric(t, `s3cache_errors_total{stage="parse"}`); n < 1 {
+		t.Errorf("parse errors: %v, want ≥ 1", n)
+	}
+	if m := h.entry("tagged.txt"); len(m) != 0 {
+		t.Errorf("ignored event wrote an entry: %v", m)
+	}
+}
+
+func TestDaemon_TooLargeAndGoneEvict(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon("S3CACHE_MAX_OBJECT_BYTES=100")
+	small := []byte("small enough")
+	h.send(h.created("grows.txt", small))
+	h.waitBody("grows.txt", small)
+	h.send(h.created("grows.txt", bytes.Repeat([]byte("x"), 101)))
+	h.waitEvicted("grows.txt")
+
+	h.send(h.created("gone.txt", small))
+	h.waitBody("gone.txt", small)
+	// A created event for an object deleted since (its removal event not yet here).
+	e := h.created("gone.txt", []byte("v2"))
+	h.s3.Delete(t, h.bucket, "gone.txt")
+	h.send(e)
+	h.waitEvicted("gone.txt")
+	h.waitQueueEmpty()
+	if n := d.metric(t, `s3cache_evictions_total{reason="too_large"}`); n != 1 {
+		t.Errorf("too_large evictions: %v, want 1", n)
+	}
+	if n := d.metric(t, `s3cache_evictions_total{reason="gone"}`); n != 1 {
+		t.Errorf("gone evictions: %v, want 1", n)
+	}
+}
+
+func TestDaemon_SNSAndEventBridge(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+	sns := h.created("via sns/a+b.txt", []byte("from SNS"))
+	h.sqs.Send(t, h.queue, snsEnvelope(t, sns))
+	eb := h.created("via eventbridge/c d.txt", []byte("from EventBridge"))
+	h.sqs.Send(t, h.queue, eventBridge(t, eb))
+	h.waitBody("via sns/a+b.txt", []byte("from SNS"))
+	h.waitBody("via eventbridge/c d.txt", []byte("from EventBridge"))
+
+	h.sqs.Send(t, h.queue, snsEnvelope(t, h.removed("via sns/a+b.txt")))
+	h.sqs.Send(t, h.queue, eventBridge(t, h.removed("via eventbridge/c d.txt")))
+	h.waitEvicted("via sns/a+b.txt")
+	h.waitEvicted("via eventbridge/c d.txt")
+	h.waitQueueEmpty()
+}
+
+func TestDaemon_KeyFilters(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("S3CACHE_KEY_PREFIXES=images/,docs/", "S3CACHE_KEY_SUFFIXES=.txt", "S3CACHE_KEY_PREFIX=app1:")
+	h.send(h.created("images/a.txt", []byte("yes")), h.created("images/a.png", []byte("no")), h.created("other/b.txt", []byte("no")))
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		got, _ := h.rdb.HGet(t.Context(), "app1:"+h.bucket+":images/a.txt", "body").Result()
+		return got == "yes", fmt.Sprintf("app1:%s:images/a.txt body = %q", h.bucket, got)
+	})
+	h.waitQueueEmpty()
+	keys, _ := h.rdb.Keys(t.Context(), "*").Result()
+	if len(keys) != 1 {
+		t.Errorf("keys in Redis: %v, want only the matching one", keys)
+	}
+}
+
+func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon()
+	h.send(h.created("before.txt", []byte("before")))
+	h.waitBody("before.txt", []byte("before"))
+
+	h.redis.Stop(t)
+	var keys []string
+	for i := range 20 {
+		k := fmt.Sprintf("during-%02d.txt", i)
+		keys = append(keys, k)
+		h.send(h.created(k, []byte(k)))
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		code, body := d.get("/readyz")
+		return code == http.StatusServiceUnavailable, fmt.Sprintf("/readyz during the outage: %d %s", code, body)
+	})
+	time.Sleep(2 * visibilityTimeout) // events are received and fail meanwhile
+	h.redis.Start(t)
+
+	for _, k := range keys {
+		h.waitBody(k, []byte(k))
+	}
+	h.waitQueueEmpty()
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		code, body := d.get("/readyz")
+		return code == http.StatusOK, fmt.Sprintf("/readyz after the outage: %d %s", code, body)
+	})
+	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
+		t.Errorf("dead-letter queue holds %d messages after the outage, want 0", v+f)
+	}
+}
+
+func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
+	h := newHarness(t)
+	first := h.startDaemon("S3CACHE_WORKERS=2")
+	var keys []string
+	for i := range 60 {
+		k := fmt.Sprintf("term-%02d.txt", i)
+		keys = append(keys, k)
+		h.send(h.created(k, bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10)))
+	}
+	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
+		n := first.metric(t, `s3cache_cache_writes_total{source="event"}`)
+		return n >= 5, fmt.Sprintf("%v writes so far", n)
+	})
+	if code := first.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d, want 0", code)
+	}
+	h.startDaemon()
+	for i, k := range keys {
+		h.waitBody(k, bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10))
+	}
+	h.waitQueueEmpty()
+}
+
+func TestDaemon_HealthAndMetrics(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon()
+	if code, body := d.get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	h.send(h.created("m.txt", []byte("m")))
+	h.waitBody("m.txt", []byte("m"))
+	code, body := d.get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, name := range []string{"s3cache_events_total", "s3cache_cache_writes_total", "s3cache_s3_fetch_duration_seconds_bucket", "s3cache_upload_to_cache_lag_seconds_count", "s3cache_messages_total"} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if strings.Contains(body, "m.txt") {
+		t.Error("/metrics contains an object key")
+	}
+}
+
+func TestCommand_VersionCheckAndBadConfig(t *testing.T) {
+	out, err := exec.Command(daemonBin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "s3cached ") {
+		t.Errorf("--version: %q, %v", out, err)
+	}
+
+	run := func(env ...string) (string, int) {
+		cmd := exec.Command(daemonBin, "--check")
+		cmd.Env = append(os.Environ(), env...)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := run("S3CACHE_QUEUE_URL="); code == 0 || !strings.Contains(out, "S3CACHE_QUEUE_URL is not set") {
+		t.Errorf("missing queue: exit %d, %q", code, out)
+	}
+	if out, code := run("S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_WORKERS=lots"); code == 0 || !strings.Contains(out, `S3CACHE_WORKERS="lots"`) {
+		t.Errorf("bad workers: exit %d, %q", code, out)
+	}
+
+	h := newHarness(t)
+	cmd := exec.Command(daemonBin, "--check")
+	cmd.Env = h.env("")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "ok:") {
+		t.Errorf("--check against running servers: %q, %v", out, err)
+	}
+	h.redis.Stop(t)
+	cmd = exec.Command(daemonBin, "--check")
+	cmd.Env = h.env("")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "S3CACHE_REDIS_URL") {
+		t.Errorf("--check with Redis down: %q, %v; want a failure naming S3CACHE_REDIS_URL", out, err)
+	}
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/s3cache/s3cache/internal/testenv"
+	"github.com/s3cache/s3cache/s3event"
+)
+
+// daemonBin is s3cached built once for the integration tests.
+var daemonBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "s3cached-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	daemonBin = filepath.Join(dir, "s3cached")
+	build := exec.Command("go", "build", "-o", daemonBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build s3cached:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// harness is one bucket, one queue with a dead-letter queue, one Redis, and the
+// daemons started against them.
+type harness struct {
+	t      *testing.T
+	s3     *testenv.S3
+	sqs    *testenv.SQS
+	redis  *testenv.Redis
+	rdb    redis.UniversalClient
+	queue  string
+	dlq    string
+	bucket string
+	seq    atomic.Int64
+}
+
+// Settings of the test queue: short, so redelivery and redrive happen within seconds.
+const (
+	visibilityTimeout = 2 * time.Second
+	maxReceiveCount   = 3
+)
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, bucket: "bucket-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	if len(h.bucket) > 63 {
+		h.bucket = h.bucket[:63]
+	}
+	h.redis = testenv.StartRedis(t)
+	h.rdb = h.redis.Client(t)
+	h.sqs = testenv.StartSQS(t)
+	h.s3 = testenv.StartS3(t)
+	h.s3.CreateBucket(t, h.bucket)
+	h.queue, h.dlq = h.sqs.CreateQueue(t, "events", visibilityTimeout, maxReceiveCount)
+	return h
+}
+
+// proc is a running s3cached process.
+type proc struct {
+	cmd     *exec.Cmd
+	http    string // host:port of /metrics, /healthz, /readyz
+	logPath string
+	done    chan error
+}
+
+// env returns the daemon's environment; extra entries (KEY=value) override.
+func (h *harness) env(httpAddr string, extra ...string) []string {
+	env := append(os.Environ(), testenv.AWSEnv(h.s3, h.sqs)...)
+	env = append(env,
+		"S3CACHE_QUEUE_URL="+h.queue,
+		"S3CACHE_REDIS_URL="+h.redis.URL,
+		"S3CACHE_S3_PATH_STYLE=true",
+		"S3CACHE_HTTP_ADDR="+httpAddr,
+		"S3CACHE_LOG_LEVEL=debug",
+		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
+	)
+	return append(env, extra...)
+}
+
+// startDaemon starts s3cached and waits until /readyz answers 200.
+func (h *harness) startDaemon(extra ...string) *proc {
+	h.t.Helper()
+	addr := freeAddr(h.t)
+	d := &proc{http: addr, logPath: filepath.Join(h.t.TempDir(), "s3cached.log"), done: make(chan error, 1)}
+	logFile, err := os.Create(d.logPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	d.cmd = exec.Command(daemonBin)
+	d.cmd.Env = h.env(addr, extra...)
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	if err := d.cmd.Start(); err != nil {
+		h.t.Fatalf("start s3cached: %v", err)
+	}
+	go func() {
+		d.done <- d.cmd.Wait()
+		logFile.Close()
+	}()
+	h.t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+		if h.t.Failed() {
+			b, _ := os.ReadFile(d.logPath)
+			h.t.Logf("s3cached log (%s):\n%s", d.logPath, tail(string(b), 60))
+		}
+	})
+	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
+		code, body := d.get("/readyz")
+		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
+	})
+	return d
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// get fetches a path of the daemon's HTTP server; code 0 means no answer.
+func (d *proc) get(path string) (int, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + d.http + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metric returns the value of one sample of the daemon's /metrics, e.g.
+// `s3cache_events_total{outcome="written",type="created"}`; 0 when absent.
+func (d *proc) metric(t *testing.T, sample string) float64 {
+	t.Helper()
+	code, body := d.get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == sample {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", sample, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// signal sends sig and waits for the process to exit; it returns the exit code.
+func (d *proc) stop(t *testing.T, sig syscall.Signal, within time.Duration) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
+	select {
+	case <-d.done:
+		d.done <- nil // for the cleanup
+		return d.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("s3cached did not exit within %v of %v", within, sig)
+		return -1
+	}
+}
+
+// nextSeq returns a sequencer greater than every one returned before.
+func (h *harness) nextSeq() string {
+	return fmt.Sprintf("%016X", 0x0055AED6DCD90000+h.seq.Add(1))
+}
+
+// created uploads body under key and returns the event S3 would send for it.
+func (h *harness) created(key string, body []byte) s3event.Event {
+	h.t.Helper()
+	etag := h.s3.Put(h.t, h.bucket, key, body)
+	return s3event.Event{
+		Kind: s3event.KindCreated, Name: "ObjectCreated:Put", Bucket: h.bucket, Key: key,
+		Size: int64(len(body)), ETag: etag, Sequencer: h.nextSeq(), Time: time.Now(),
+	}
+}
+
+// removed deletes key and returns the event S3 would send for it.
+func (h *harness) removed(key string) s3event.Event {
+	h.t.Helper()
+	h.s3.Delete(h.t, h.bucket, key)
+	return s3event.Event{
+		Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: h.bucket, Key: key,
+		Size: -1, Sequencer: h.nextSeq(), Time: time.Now(),
+	}
+}
+
+// send puts one S3 notification with the events on the queue.
+func (h *harness) send(events ...s3event.Event) {
+	h.t.Helper()
+	body, err := s3event.Marshal(testenv.Region, events...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.sqs.Send(h.t, h.queue, string(body))
+}
+
+func (h *harness) redisKey(key string) string { return h.bucket + ":" + key }
+
+// entry returns the cache entry of key (empty map: none).
+func (h *harness) entry(key string) map[string]string {
+	h.t.Helper()
+	m, err := h.rdb.HGetAll(context.Background(), h.redisKey(key)).Result()
+	if err != nil {
+		h.t.Fatalf("HGETALL %s: %v", h.redisKey(key), err)
+	}
+	return m
+}
+
+// waitBody waits until HGET <bucket>:<key> body equals want.
+func (h *harness) waitBody(key string, want []byte) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
+		got, err := h.rdb.HGet(context.Background(), h.redisKey(key), "body").Result()
+		return err == nil && got == string(want), fmt.Sprintf("HGET %q body: %q, %v; want %q", h.redisKey(key), shorten(got), err, shorten(string(want)))
+	})
+}
+
+// waitEvicted waits until key has a tombstone (deleted=1 and no body).
+func (h *harness) waitEvicted(key string) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
+		m := h.entry(key)
+		_, hasBody := m["body"]
+		return m["deleted"] == "1" && !hasBody, fmt.Sprintf("entry %q: %v; want a tombstone", h.redisKey(key), shortMap(m))
+	})
+}
+
+// waitQueueEmpty waits until the queue holds no message, visible or in flight.
+func (h *harness) waitQueueEmpty() {
+	h.t.Helper()
+	testenv.Eventually(h.t, 30*time.Second, func() (bool, string) {
+		v, f := h.sqs.Count(h.t, h.queue)
+		return v+f == 0, fmt.Sprintf("queue: %d visible, %d in flight", v, f)
+	})
+}
+
+func shorten(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func shortMap(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = shorten(v)
+	}
+	return out
+}
+
+// snsEnvelope wraps an S3 notification the way SNS delivers it to SQS.
+func snsEnvelope(t *testing.T, events ...s3event.Event) string {
+	t.Helper()
+	inner, err := s3event.Marshal(testenv.Region, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{
+		"Type":             "Notification",
+		"MessageId":        "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+		"TopicArn":         "arn:aws:sns:us-east-1:123456789012:s3-events",
+		"Subject":          "Amazon S3 Notification",
+		"Message":          string(inner),
+		"Timestamp":        time.Now().UTC().Format(time.RFC3339Nano),
+		"SignatureVersion": "1",
+		"Signature":        "EXAMPLE",
+		"SigningCertURL":   "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem",
+		"UnsubscribeURL":   "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+	})
+	return string(b)
+}
+
+// eventBridge returns the EventBridge event for e, as an EventBridge rule with an SQS
+// target delivers it.
+func eventBridge(t *testing.T, e s3event.Event) string {
+	t.Helper()
+	detailType, reason := "Object Created", "PutObject"
+	object := map[string]any{"key": s3event.EncodeKey(e.Key), "sequencer": e.Sequencer}
+	detail := map[string]any{
+		"version": "0", "bucket": map[string]string{"name": e.Bucket}, "object": object,
+		"request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "source-ip-address": "1.2.3.4",
+	}
+	if e.Kind == s3event.KindCreated {
+		object["size"] = e.Size
+		object["etag"] = e.ETag
+	} else {
+		detailType, reason = "Object Deleted", "DeleteObject"
+		detail["deletion-type"] = "Permanently Deleted"
+	}
+	detail["reason"] = reason
+	b, err := json.Marshal(map[string]any{
+		"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": detailType,
+		"source": "aws.s3", "account": "123456789012", "time": e.Time.UTC().Format(time.RFC3339),
+		"region": "us-east-1", "resources": []string{"arn:aws:s3:::" + e.Bucket}, "detail": detail,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,121 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad_Defaults(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatalf("Load with no variables set: %v", err)
+	}
+	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.TTL != 24*time.Hour || c.TTLJitter != 0.1 ||
+		c.TombstoneTTL != 10*time.Minute || c.MaxObjectBytes != 1<<20 || c.Workers != 16 ||
+		c.HTTPAddr != "127.0.0.1:9180" || c.LogLevel != "info" || c.LogFormat != "json" ||
+		c.ShutdownTimeout != 30*time.Second || c.RedisCluster || c.S3PathStyle {
+		t.Errorf("defaults: got %+v", c)
+	}
+}
+
+func TestLoad_Values(t *testing.T) {
+	t.Setenv("S3CACHE_KEY_PREFIXES", " images/, ,docs/")
+	t.Setenv("S3CACHE_KEY_SUFFIXES", ".txt")
+	t.Setenv("S3CACHE_HTTP_ADDR", "")
+	t.Setenv("S3CACHE_TTL", "0")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.KeyPrefixes, "|"); got != "images/|docs/" {
+		t.Errorf("KeyPrefixes: got %q, want images/|docs/", got)
+	}
+	if c.HTTPAddr != "" {
+		t.Errorf("HTTPAddr: got %q, want empty (disabled)", c.HTTPAddr)
+	}
+	if c.TTL != 0 {
+		t.Errorf("TTL: got %v, want 0", c.TTL)
+	}
+	for key, want := range map[string]bool{
+		"images/a.txt": true, "docs/b.txt": true, "images/a.png": false, "other/a.txt": false,
+	} {
+		if got := c.Cached(key); got != want {
+			t.Errorf("Cached(%q): got %v, want %v", key, got, want)
+		}
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	for _, tc := range []struct {
+		env, value string
+		want       string // substrings of the message
+	}{
+		{"S3CACHE_TTL", "forever", `S3CACHE_TTL="forever" is not valid: expected a duration`},
+		{"S3CACHE_TTL", "-1s", `S3CACHE_TTL="-1s"`},
+		{"S3CACHE_TTL_JITTER", "1.5", "from 0 up to"},
+		{"S3CACHE_TOMBSTONE_TTL", "0s", "S3CACHE_TOMBSTONE_TTL"},
+		{"S3CACHE_MAX_OBJECT_BYTES", "0", "S3CACHE_MAX_OBJECT_BYTES"},
+		{"S3CACHE_MAX_OBJECT_BYTES", "1GB", "whole number"},
+		{"S3CACHE_WORKERS", "0", "from 1 to 1024"},
+		{"S3CACHE_REDIS_URL", "http://x:1", "redis:// (plain) or rediss:// (TLS)"},
+		{"S3CACHE_REDIS_URL", "redis://:s3cret@host:6379/x", ":xxxxx@host"},
+		{"S3CACHE_REDIS_CLUSTER", "maybe", "true or false"},
+		{"S3CACHE_LOG_LEVEL", "loud", "debug, info, warn or error"},
+		{"S3CACHE_LOG_FORMAT", "xml", "json or console"},
+		{"S3CACHE_HTTP_ADDR", "9180", "host:port"},
+		{"S3CACHE_SHUTDOWN_TIMEOUT", "0s", "S3CACHE_SHUTDOWN_TIMEOUT"},
+	} {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := Load()
+			if err == nil {
+				t.Fatalf("Load(%s=%q): no error", tc.env, tc.value)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load(%s=%q): got %q, want it to contain %q", tc.env, tc.value, err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error shows the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoad_ClusterDB(t *testing.T) {
+	t.Setenv("S3CACHE_REDIS_CLUSTER", "true")
+	t.Setenv("S3CACHE_REDIS_URL", "redis://h:6379/3")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "database 0 only") {
+		t.Errorf("got %v, want a database 0 error", err)
+	}
+}
+
+func TestConfig_Require(t *testing.T) {
+	var c Config
+	if err := c.RequireQueue(); err == nil || !strings.Contains(err.Error(), "S3CACHE_QUEUE_URL is not set") {
+		t.Errorf("RequireQueue: got %v", err)
+	}
+	c.QueueURL = "not a url"
+	if err := c.RequireQueue(); err == nil || !strings.Contains(err.Error(), `S3CACHE_QUEUE_URL="not a url"`) {
+		t.Errorf("RequireQueue: got %v", err)
+	}
+	c.QueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+	if err := c.RequireQueue(); err != nil {
+		t.Errorf("RequireQueue(valid): %v", err)
+	}
+	if err := c.RequireBucket(); err == nil || !strings.Contains(err.Error(), "S3CACHE_BUCKET is not set") {
+		t.Errorf("RequireBucket: got %v", err)
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"rediss://:tok@h:6379/0":   "rediss://:xxxxx@h:6379/0",
+		"redis://user:pw@h:6379":   "redis://user:xxxxx@h:6379",
+		"redis://127.0.0.1:6379/0": "redis://127.0.0.1:6379/0",
+	} {
+		if got := MaskURL(in); got != want {
+			t.Errorf("MaskURL(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
