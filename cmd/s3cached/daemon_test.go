@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -291,12 +293,12 @@ func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
 
 func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
 	h := newHarness(t)
-	first := h.startDaemon("S3CACHE_WORKERS=2")
+	first := h.startDaemon("S3CACHE_WORKERS=1")
 	var keys []string
-	for i := range 60 {
+	for i := range 200 {
 		k := fmt.Sprintf("term-%02d.txt", i)
 		keys = append(keys, k)
-		h.send(h.created(k, bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10)))
+		h.send(h.created(k, bytes.Repeat([]byte{byte('a' + i%26)}, 16<<10)))
 	}
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
 		n := first.metric(t, `s3cache_cache_writes_total{source="event"}`)
@@ -305,9 +307,16 @@ func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
 	if code := first.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d, want 0", code)
 	}
+	log, _ := os.ReadFile(first.logPath)
+	if !bytes.Contains(log, []byte("stopping: draining")) || !bytes.Contains(log, []byte(`"stopped"`)) {
+		t.Errorf("log lacks the drain: %s", tail(string(log), 10))
+	}
+	if v, f := h.sqs.Count(t, h.queue); v+f == 0 {
+		t.Fatal("the queue was empty at SIGTERM: the test did not stop the daemon mid-stream")
+	}
 	h.startDaemon()
 	for i, k := range keys {
-		h.waitBody(k, bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10))
+		h.waitBody(k, bytes.Repeat([]byte{byte('a' + i%26)}, 16<<10))
 	}
 	h.waitQueueEmpty()
 }
@@ -365,4 +374,73 @@ func TestCommand_VersionCheckAndBadConfig(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "S3CACHE_REDIS_URL") {
 		t.Errorf("--check with Redis down: %q, %v; want a failure naming S3CACHE_REDIS_URL", out, err)
 	}
+}
+
+// TestDaemon_RedisDeployments runs the daemon against Redis over TLS with a password and
+// against a three-master Redis Cluster.
+func TestDaemon_RedisDeployments(t *testing.T) {
+	for _, kind := range []string{tlsRedis, cluster} {
+		t.Run(kind, func(t *testing.T) {
+			h := newHarnessOn(t, kind)
+			h.startDaemon()
+			var keys []string
+			for i := range 30 { // spread over every master of the cluster
+				k := fmt.Sprintf("deploy-%02d.txt", i)
+				keys = append(keys, k)
+				h.send(h.created(k, []byte(k)))
+			}
+			for _, k := range keys {
+				h.waitBody(k, []byte(k))
+			}
+			h.send(h.removed(keys[0]))
+			h.waitEvicted(keys[0])
+			h.waitQueueEmpty()
+		})
+	}
+}
+
+// TestDaemon_SystemdNotify checks the notify protocol on a fake NOTIFY_SOCKET: READY
+// once Redis and SQS answer, WATCHDOG while healthy, STOPPING on SIGTERM.
+func TestDaemon_SystemdNotify(t *testing.T) {
+	h := newHarness(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	states := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(states)
+				return
+			}
+			states <- string(buf[:n])
+		}
+	}()
+	d := h.startDaemon("NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=600000")
+	waitState := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case s := <-states:
+				if strings.Contains(s, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q on NOTIFY_SOCKET within 10s", want)
+			}
+		}
+	}
+	waitState("READY=1")
+	waitState("WATCHDOG=1")
+	waitState("WATCHDOG=1")
+	if code := d.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d, want 0", code)
+	}
+	waitState("STOPPING=1")
 }

@@ -48,15 +48,17 @@ func TestMain(m *testing.M) {
 // harness is one bucket, one queue with a dead-letter queue, one Redis, and the
 // daemons started against them.
 type harness struct {
-	t      *testing.T
-	s3     *testenv.S3
-	sqs    *testenv.SQS
-	redis  *testenv.Redis
-	rdb    redis.UniversalClient
-	queue  string
-	dlq    string
-	bucket string
-	seq    atomic.Int64
+	t     *testing.T
+	s3    *testenv.S3
+	sqs   *testenv.SQS
+	redis *testenv.Redis // the standalone server; nil on the TLS and cluster harnesses
+	rdb   redis.UniversalClient
+	// redisEnv points the daemon at this harness's Redis.
+	redisEnv []string
+	queue    string
+	dlq      string
+	bucket   string
+	seq      atomic.Int64
 }
 
 // Settings of the test queue: short, so redelivery and redrive happen within seconds.
@@ -65,14 +67,36 @@ const (
 	maxReceiveCount   = 3
 )
 
+// Redis deployments a harness can run against.
+const (
+	standalone = "standalone"
+	tlsRedis   = "tls"
+	cluster    = "cluster"
+)
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, bucket: "bucket-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
-	if len(h.bucket) > 63 {
-		h.bucket = h.bucket[:63]
+	return newHarnessOn(t, standalone)
+}
+
+func newHarnessOn(t *testing.T, kind string) *harness {
+	t.Helper()
+	h := &harness{t: t, bucket: "s3cache-test"}
+	switch kind {
+	case standalone:
+		h.redis = testenv.StartRedis(t)
+		h.rdb = h.redis.Client(t)
+		h.redisEnv = []string{"S3CACHE_REDIS_URL=" + h.redis.URL}
+	case tlsRedis:
+		r := testenv.StartRedisTLS(t)
+		h.rdb = r.Client(t)
+		// Go reads extra trusted roots from SSL_CERT_FILE.
+		h.redisEnv = []string{"S3CACHE_REDIS_URL=" + r.URL, "SSL_CERT_FILE=" + r.CAFile}
+	case cluster:
+		c := testenv.StartRedisCluster(t)
+		h.rdb = c.Client(t)
+		h.redisEnv = []string{"S3CACHE_REDIS_URL=" + c.URL, "S3CACHE_REDIS_CLUSTER=true"}
 	}
-	h.redis = testenv.StartRedis(t)
-	h.rdb = h.redis.Client(t)
 	h.sqs = testenv.StartSQS(t)
 	h.s3 = testenv.StartS3(t)
 	h.s3.CreateBucket(t, h.bucket)
@@ -93,12 +117,12 @@ func (h *harness) env(httpAddr string, extra ...string) []string {
 	env := append(os.Environ(), testenv.AWSEnv(h.s3, h.sqs)...)
 	env = append(env,
 		"S3CACHE_QUEUE_URL="+h.queue,
-		"S3CACHE_REDIS_URL="+h.redis.URL,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"S3CACHE_HTTP_ADDR="+httpAddr,
 		"S3CACHE_LOG_LEVEL=debug",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
 	)
+	env = append(env, h.redisEnv...)
 	return append(env, extra...)
 }
 

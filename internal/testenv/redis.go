@@ -80,7 +80,7 @@ func newRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		missing(t, "redis-server not found on PATH: %s (it installs Debian's redis-server and redis-tools)", installHint)
+		missing(t, "redis-server not found on PATH: install Debian's redis-server and redis-tools with %s", installHint)
 	}
 	r := &Redis{bin: bin, dir: t.TempDir()}
 	// Registered after TempDir, so it runs before the directory is removed.
@@ -150,7 +150,7 @@ func (r *Redis) startNew(t testing.TB) {
 	defer r.mu.Unlock()
 	var err error
 	for attempt := 0; attempt < bindAttempts; attempt++ {
-		if err = r.pickPorts(); err != nil {
+		if err = r.choosePorts(); err != nil {
 			break
 		}
 		if err = r.launch(); !errors.Is(err, errAddrInUse) {
@@ -162,9 +162,9 @@ func (r *Redis) startNew(t testing.TB) {
 	}
 }
 
-// pickPorts chooses the server's port (and cluster bus port) and sets Addr and URL.
-func (r *Redis) pickPorts() error {
-	port, err := freePort()
+// choosePorts chooses the server's port (and cluster bus port) and sets Addr and URL.
+func (r *Redis) choosePorts() error {
+	port, err := pickPort()
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (r *Redis) pickPorts() error {
 	if r.cluster {
 		r.busPort = 0
 		for r.busPort == 0 || r.busPort == r.port {
-			if r.busPort, err = freePort(); err != nil {
+			if r.busPort, err = pickPort(); err != nil {
 				return err
 			}
 		}

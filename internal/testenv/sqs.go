@@ -71,14 +71,14 @@ func StartSQS(t testing.TB) *SQS {
 	t.Helper()
 	bin, err := goawsBinary()
 	if err != nil {
-		missing(t, "goaws (SQS server) not found: %v; %s (it installs goaws v0.5.4 into .bin/)", err, installHint)
+		missing(t, "goaws (SQS server) not found (%v): install goaws v0.5.4 into .bin/ with %s", err, installHint)
 	}
 	s := &SQS{bin: bin, dir: t.TempDir()}
 	t.Cleanup(s.stop)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for attempt := 0; attempt < bindAttempts; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = pickPort(); err != nil {
 			break
 		}
 		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(s.port)

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// installHint is how to get every server binary the helpers need.
-const installHint = "run scripts/install-test-deps.sh from the repository root (make test does)"
+// installHint names the command that installs every server binary the helpers need.
+const installHint = "scripts/install-test-deps.sh (make test runs it)"
 
 // startTimeout bounds how long a server may take to answer after it was launched.
 const startTimeout = 15 * time.Second
@@ -54,6 +54,9 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, state
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// pickPort chooses a port for a server; tests replace it to force a port conflict.
+var pickPort = freePort
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another process may
 // take it before the server binds it: callers retry when the server reports a bind error.
@@ -208,11 +211,4 @@ func (s *server) stop() {
 		s.proc.kill()
 		s.proc = nil
 	}
-}
-
-// running reports whether the server process is up.
-func (s *server) running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.proc != nil && !s.proc.exited()
 }

@@ -298,3 +298,54 @@ func TestMissing(t *testing.T) {
 		})
 	}
 }
+
+// forcePort makes the next pickPort return port, as if another process had taken it
+// right after the kernel offered it.
+func forcePort(t *testing.T, port int) {
+	var mu sync.Mutex
+	forced := false
+	pickPort = func() (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !forced {
+			forced = true
+			return port, nil
+		}
+		return freePort()
+	}
+	t.Cleanup(func() { pickPort = freePort })
+}
+
+// TestPortConflict starts servers whose first port is held by another server of the
+// same kind: the helper must move to another port and talk to its own server. Not
+// parallel: it replaces pickPort.
+func TestPortConflict(t *testing.T) {
+	t.Run("Redis", func(t *testing.T) {
+		other := StartRedis(t)
+		if err := other.Client(t).Set(context.Background(), "owner", "other", 0).Err(); err != nil {
+			t.Fatalf("SET on the other server: %v", err)
+		}
+		forcePort(t, other.port)
+		r := StartRedis(t)
+		if r.Addr == other.Addr {
+			t.Fatalf("Addr: got %s, the other server's", r.Addr)
+		}
+		if err := r.Client(t).Get(context.Background(), "owner").Err(); !errors.Is(err, redis.Nil) {
+			t.Fatalf("GET owner: got %v, want redis.Nil (a fresh server)", err)
+		}
+	})
+	t.Run("SQS", func(t *testing.T) {
+		other := StartSQS(t)
+		other.CreateQueue(t, "other", time.Second, 0)
+		forcePort(t, other.port)
+		q := StartSQS(t)
+		if q.Endpoint == other.Endpoint {
+			t.Fatalf("Endpoint: got %s, the other server's", q.Endpoint)
+		}
+		ctx := context.Background()
+		out, err := q.Client.ListQueues(ctx, nil)
+		if err != nil || len(out.QueueUrls) != 0 {
+			t.Fatalf("ListQueues: got %v, %v, want no queues", out, err)
+		}
+	})
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the servers the integration tests run against, when they are missing:
+#   - redis-server and redis-cli (Debian's redis-server and redis-tools, via apt-get);
+#   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
+# The S3-compatible server (gofakes3) is a Go module and needs no installation.
+# Idempotent; prints nothing when everything is present.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+goaws_pkg="github.com/Admiral-Piett/goaws/app/cmd@v0.5.4"
+
+# The same places internal/testenv looks for goaws.
+have_goaws() {
+	if [[ -n "${GOAWS_BIN:-}" ]]; then
+		[[ -x "$GOAWS_BIN" ]] && return 0
+		echo "GOAWS_BIN=$GOAWS_BIN is not an executable file" >&2
+		exit 1
+	fi
+	command -v goaws >/dev/null && return 0
+	[[ -x "$root/.bin/goaws" ]] && return 0
+	local gocmd
+	gocmd="$(go env GOPATH | cut -d: -f1)/bin/cmd"
+	[[ -x "$gocmd" ]] && go version -m "$gocmd" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/Admiral-Piett/goaws[[:space:]]'
+}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	echo "install-test-deps: installing Debian packages redis-server and redis-tools"
+	sudo=""
+	if [[ "$(id -u)" -ne 0 ]]; then
+		command -v sudo >/dev/null || { echo "install-test-deps: not root and no sudo: install redis-server and redis-tools yourself" >&2; exit 1; }
+		sudo="sudo"
+	fi
+	$sudo apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+fi
+
+if ! have_goaws; then
+	echo "install-test-deps: installing goaws ($goaws_pkg) as .bin/goaws"
+	mkdir -p "$root/.bin"
+	(cd "$root" && env -u GOFLAGS GOBIN="$root/.bin" go install "$goaws_pkg")
+	mv -f "$root/.bin/cmd" "$root/.bin/goaws"
+fi
