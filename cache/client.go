@@ -1,12 +1,14 @@
 package cache
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // ClientOptions says how to reach Redis.
@@ -51,4 +53,16 @@ func mergeTLS(fromURL, override *tls.Config) *tls.Config {
 		c.MinVersion = tls.VersionTLS12
 	}
 	return c
+}
+
+// SetLogger sends go-redis's own messages (dial failures, pool events) to log at debug
+// level instead of stderr; callers report the errors they get themselves.
+func SetLogger(log *zap.Logger) {
+	redis.SetLogger(zapPrintf{log.Named("go-redis")})
+}
+
+type zapPrintf struct{ log *zap.Logger }
+
+func (z zapPrintf) Printf(_ context.Context, format string, v ...any) {
+	z.log.Debug(fmt.Sprintf(format, v...))
 }

@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/daemon"
 )
@@ -81,6 +82,7 @@ Flags:
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	cache.SetLogger(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
