@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.uber.org/zap"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/invalidator"
+	"github.com/s3cache/s3cache/s3event"
+	"github.com/s3cache/s3cache/warmer"
+)
+
+// recordingStore records the store calls the handler causes.
+type recordingStore struct {
+	calls []string
+	err   error
+}
+
+func (s *recordingStore) Seq(context.Context, string, string) (string, bool, error) {
+	return "", false, s.err
+}
+
+func (s *recordingStore) Put(_ context.Context, _, key, seq string, _ cache.Object) (bool, error) {
+	s.calls = append(s.calls, "put "+key+" "+seq)
+	return true, nil
+}
+
+func (s *recordingStore) Evict(_ context.Context, _, key, seq string) (bool, error) {
+	s.calls = append(s.calls, "evict "+key+" "+seq)
+	return true, s.err
+}
+
+type noS3 struct{}
+
+func (noS3) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return nil, errors.New("unexpected S3 call")
+}
+
+func newHandler(store *recordingStore) *Handler {
+	return &Handler{
+		Warmer:      &warmer.Warmer{S3: noS3{}, Store: store, MaxObjectBytes: 10},
+		Invalidator: &invalidator.Invalidator{Store: store},
+		Cached:      func(key string) bool { return !strings.HasPrefix(key, "skip/") },
+		Log:         zap.NewNop(),
+	}
+}
+
+func marshal(t *testing.T, events ...s3event.Event) string {
+	t.Helper()
+	b, err := s3event.Marshal("us-east-1", events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestHandler_Handle(t *testing.T) {
+	removed := func(key, seq string) s3event.Event {
+		return s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: "b", Key: key, Size: -1, Sequencer: seq}
+	}
+	for _, tc := range []struct {
+		name      string
+		body      string
+		wantCalls string
+		wantErr   error
+	}{
+		{"Garbage", "not json", "", consumer.ErrPoison},
+		{"TestEvent", marshal(t, s3event.Event{Kind: s3event.KindTest, Name: "s3:TestEvent", Bucket: "b"}), "", nil},
+		{"Ignored", marshal(t, s3event.Event{Kind: s3event.KindIgnored, Name: "ObjectTagging:Put", Bucket: "b", Key: "k", Size: -1}), "", nil},
+		{"Filtered", marshal(t, removed("skip/k", "01")), "", nil},
+		{"EveryRecord", marshal(t, removed("a", "01"), removed("skip/b", "02"), removed("c", "03")), "evict a 01,evict c 03", nil},
+		{"TooLargeByEventEvicts", marshal(t, s3event.Event{Kind: s3event.KindCreated, Name: "ObjectCreated:Put", Bucket: "b", Key: "big", Size: 11, Sequencer: "05"}), "evict big 05", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &recordingStore{}
+			err := newHandler(store).Handle(context.Background(), tc.body)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Handle(%.60q): err %v, want %v", tc.body, err, tc.wantErr)
+			}
+			if got := strings.Join(store.calls, ","); got != tc.wantCalls {
+				t.Errorf("store calls: got %q, want %q", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestHandler_RedisErrorIsRetried(t *testing.T) {
+	store := &recordingStore{err: errors.New("connection refused")}
+	body := marshal(t, s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: "b", Key: "k", Size: -1, Sequencer: "01"})
+	err := newHandler(store).Handle(context.Background(), body)
+	if err == nil || errors.Is(err, consumer.ErrPoison) {
+		t.Fatalf("got %v, want a retryable (non-poison) error", err)
+	}
+}
