@@ -444,3 +444,18 @@ func TestDaemon_SystemdNotify(t *testing.T) {
 	}
 	waitState("STOPPING=1")
 }
+
+// TestDaemon_WaitsForRedisAtStart starts the daemon while Redis is down: it must keep
+// running, answer not-ready, and start consuming once Redis is up.
+func TestDaemon_WaitsForRedisAtStart(t *testing.T) {
+	h := newHarness(t)
+	h.redis.Stop(t)
+	d := h.spawnDaemon()
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		code, body := d.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "redis"), fmt.Sprintf("/readyz with Redis down: %d %s", code, body)
+	})
+	h.redis.Start(t)
+	h.send(h.created("late.txt", []byte("late")))
+	h.waitBody("late.txt", []byte("late"))
+}

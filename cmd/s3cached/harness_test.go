@@ -129,6 +129,17 @@ func (h *harness) env(httpAddr string, extra ...string) []string {
 // startDaemon starts s3cached and waits until /readyz answers 200.
 func (h *harness) startDaemon(extra ...string) *proc {
 	h.t.Helper()
+	d := h.spawnDaemon(extra...)
+	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
+		code, body := d.get("/readyz")
+		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
+	})
+	return d
+}
+
+// spawnDaemon starts s3cached; it stops when the test ends.
+func (h *harness) spawnDaemon(extra ...string) *proc {
+	h.t.Helper()
 	addr := freeAddr(h.t)
 	d := &proc{http: addr, logPath: filepath.Join(h.t.TempDir(), "s3cached.log"), done: make(chan error, 1)}
 	logFile, err := os.Create(d.logPath)
@@ -152,10 +163,6 @@ func (h *harness) startDaemon(extra ...string) *proc {
 			b, _ := os.ReadFile(d.logPath)
 			h.t.Logf("s3cached log (%s):\n%s", d.logPath, tail(string(b), 60))
 		}
-	})
-	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
-		code, body := d.get("/readyz")
-		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
 	})
 	return d
 }

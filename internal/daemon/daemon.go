@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -147,9 +148,8 @@ func (d *Daemon) waitForDependencies(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		var missing *types.QueueDoesNotExist
-		if errors.As(err, &missing) || strings.Contains(err.Error(), "NonExistentQueue") {
-			return fmt.Errorf("queue %s does not exist: set S3CACHE_QUEUE_URL to the queue that receives the bucket's notifications", d.cfg.QueueURL)
+		if queueMissing(err) {
+			return fmt.Errorf("queue %s does not exist (%w): set S3CACHE_QUEUE_URL to the queue that receives the bucket's notifications", d.cfg.QueueURL, err)
 		}
 		notify(d.log, "STATUS=waiting for Redis and SQS: "+err.Error())
 		d.log.Warn("waiting for dependencies", zap.Error(err), zap.Duration("retry_in", delay))
@@ -162,6 +162,24 @@ func (d *Daemon) waitForDependencies(ctx context.Context) error {
 		delay = min(2*delay, 30*time.Second)
 	}
 	return nil
+}
+
+// queueMissing reports whether err says the queue does not exist or its URL is not a
+// queue URL: waiting cannot fix either.
+func queueMissing(err error) bool {
+	var missing *types.QueueDoesNotExist
+	if errors.As(err, &missing) {
+		return true
+	}
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "InvalidAddress":
+		return true
+	}
+	return false
 }
 
 func (d *Daemon) watchdog(ctx context.Context) {

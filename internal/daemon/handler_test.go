@@ -3,10 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 
 	"github.com/s3cache/s3cache/cache"
@@ -96,5 +99,22 @@ func TestHandler_RedisErrorIsRetried(t *testing.T) {
 	err := newHandler(store).Handle(context.Background(), body)
 	if err == nil || errors.Is(err, consumer.ErrPoison) {
 		t.Fatalf("got %v, want a retryable (non-poison) error", err)
+	}
+}
+
+func TestQueueMissing(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&types.QueueDoesNotExist{}, true},
+		{fmt.Errorf("wrapped: %w", &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue"}), true},
+		{&smithy.GenericAPIError{Code: "InvalidAddress"}, true},
+		{&smithy.GenericAPIError{Code: "AccessDenied"}, false},
+		{errors.New("dial tcp: connection refused"), false},
+	} {
+		if got := queueMissing(tc.err); got != tc.want {
+			t.Errorf("queueMissing(%v): got %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
