@@ -21,24 +21,28 @@ const Prefix = "S3CACHE"
 
 // Config is the configuration of s3cached and s3cache (SPEC §6). AWS settings (region,
 // credentials, endpoints) are the SDK's own and are not part of it.
+//
+// Variable names come from the field names (split_words: QueueURL is
+// S3CACHE_QUEUE_URL). No field has an envconfig:"…" tag on purpose: with one, envconfig
+// also reads the unprefixed name (TTL, BUCKET, WORKERS…) when the S3CACHE_ one is unset.
 type Config struct {
-	QueueURL        string        `envconfig:"QUEUE_URL"`
-	Bucket          string        `envconfig:"BUCKET"`
-	RedisURL        string        `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0"`
-	RedisCluster    bool          `envconfig:"REDIS_CLUSTER" default:"false"`
-	KeyPrefix       string        `envconfig:"KEY_PREFIX"`
-	TTL             time.Duration `envconfig:"TTL" default:"24h"`
-	TTLJitter       float64       `envconfig:"TTL_JITTER" default:"0.1"`
-	TombstoneTTL    time.Duration `envconfig:"TOMBSTONE_TTL" default:"10m"`
-	MaxObjectBytes  int64         `envconfig:"MAX_OBJECT_BYTES" default:"1048576"`
-	KeyPrefixes     []string      `envconfig:"KEY_PREFIXES"`
-	KeySuffixes     []string      `envconfig:"KEY_SUFFIXES"`
-	Workers         int           `envconfig:"WORKERS" default:"16"`
-	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9180"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
-	S3PathStyle     bool          `envconfig:"S3_PATH_STYLE" default:"false"`
+	QueueURL        string        `split_words:"true"`
+	Bucket          string        `split_words:"true"`
+	RedisURL        string        `split_words:"true" default:"redis://127.0.0.1:6379/0"`
+	RedisCluster    bool          `split_words:"true" default:"false"`
+	KeyPrefix       string        `split_words:"true"`
+	TTL             time.Duration `split_words:"true" default:"24h"`
+	TTLJitter       float64       `split_words:"true" default:"0.1"`
+	TombstoneTTL    time.Duration `split_words:"true" default:"10m"`
+	MaxObjectBytes  int64         `split_words:"true" default:"1048576"`
+	KeyPrefixes     []string      `split_words:"true"`
+	KeySuffixes     []string      `split_words:"true"`
+	Workers         int           `split_words:"true" default:"16"`
+	HTTPAddr        string        `split_words:"true" default:"127.0.0.1:9180"`
+	LogLevel        string        `split_words:"true" default:"info"`
+	LogFormat       string        `split_words:"true" default:"json"`
+	ShutdownTimeout time.Duration `split_words:"true" default:"30s"`
+	S3PathStyle     bool          `split_words:"true" default:"false"`
 }
 
 // Limits on values; Redis refuses arguments over 512 MiB.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,46 @@ func TestMaskURL(t *testing.T) {
 		if got := MaskURL(in); got != want {
 			t.Errorf("MaskURL(%q): got %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestLoad_OnlyPrefixedNames(t *testing.T) {
+	for _, v := range []string{"TTL", "BUCKET", "WORKERS", "HTTP_ADDR", "QUEUE_URL", "REDIS_URL", "LOG_LEVEL"} {
+		t.Setenv(v, "bogus")
+	}
+	c, err := Load()
+	if err != nil {
+		t.Fatalf("unprefixed variables were read: %v", err)
+	}
+	if c.Bucket != "" || c.QueueURL != "" {
+		t.Errorf("unprefixed BUCKET/QUEUE_URL were read: %+v", c)
+	}
+}
+
+func TestLoad_EveryVariable(t *testing.T) {
+	env := map[string]string{
+		"S3CACHE_QUEUE_URL": "https://sqs.example/1/q", "S3CACHE_BUCKET": "b",
+		"S3CACHE_REDIS_URL": "rediss://:p@h:6380/0", "S3CACHE_REDIS_CLUSTER": "true",
+		"S3CACHE_KEY_PREFIX": "app:", "S3CACHE_TTL": "1h", "S3CACHE_TTL_JITTER": "0.2",
+		"S3CACHE_TOMBSTONE_TTL": "5m", "S3CACHE_MAX_OBJECT_BYTES": "2048",
+		"S3CACHE_KEY_PREFIXES": "a/", "S3CACHE_KEY_SUFFIXES": ".txt", "S3CACHE_WORKERS": "8",
+		"S3CACHE_HTTP_ADDR": "127.0.0.1:1", "S3CACHE_LOG_LEVEL": "debug", "S3CACHE_LOG_FORMAT": "console",
+		"S3CACHE_SHUTDOWN_TIMEOUT": "5s", "S3CACHE_S3_PATH_STYLE": "true",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		QueueURL: "https://sqs.example/1/q", Bucket: "b", RedisURL: "rediss://:p@h:6380/0", RedisCluster: true,
+		KeyPrefix: "app:", TTL: time.Hour, TTLJitter: 0.2, TombstoneTTL: 5 * time.Minute, MaxObjectBytes: 2048,
+		KeyPrefixes: []string{"a/"}, KeySuffixes: []string{".txt"}, Workers: 8, HTTPAddr: "127.0.0.1:1",
+		LogLevel: "debug", LogFormat: "console", ShutdownTimeout: 5 * time.Second, S3PathStyle: true,
+	}
+	if fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
 }
