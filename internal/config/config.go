@@ -28,21 +28,21 @@ const Prefix = "S3CACHE"
 type Config struct {
 	QueueURL        string        `split_words:"true"`
 	Bucket          string        `split_words:"true"`
-	RedisURL        string        `split_words:"true" default:"redis://127.0.0.1:6379/0"`
-	RedisCluster    bool          `split_words:"true" default:"false"`
+	RedisURL        string        `split_words:"true"`
+	RedisCluster    bool          `split_words:"true"`
 	KeyPrefix       string        `split_words:"true"`
-	TTL             time.Duration `split_words:"true" default:"24h"`
-	TTLJitter       float64       `split_words:"true" default:"0.1"`
-	TombstoneTTL    time.Duration `split_words:"true" default:"10m"`
-	MaxObjectBytes  int64         `split_words:"true" default:"1048576"`
+	TTL             time.Duration `split_words:"true"`
+	TTLJitter       float64       `split_words:"true"`
+	TombstoneTTL    time.Duration `split_words:"true"`
+	MaxObjectBytes  int64         `split_words:"true"`
 	KeyPrefixes     []string      `split_words:"true"`
 	KeySuffixes     []string      `split_words:"true"`
-	Workers         int           `split_words:"true" default:"16"`
-	HTTPAddr        string        `split_words:"true" default:"127.0.0.1:9180"`
-	LogLevel        string        `split_words:"true" default:"info"`
-	LogFormat       string        `split_words:"true" default:"json"`
-	ShutdownTimeout time.Duration `split_words:"true" default:"30s"`
-	S3PathStyle     bool          `split_words:"true" default:"false"`
+	Workers         int           `split_words:"true"`
+	HTTPAddr        string        `split_words:"true"`
+	LogLevel        string        `split_words:"true"`
+	LogFormat       string        `split_words:"true"`
+	ShutdownTimeout time.Duration `split_words:"true"`
+	S3PathStyle     bool          `split_words:"true"`
 }
 
 // Limits on values; Redis refuses arguments over 512 MiB.
@@ -65,9 +65,25 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s=%q is not valid: %s", e.Var, e.Value, e.Allowed)
 }
 
-// Load reads the configuration from the environment and validates it.
+// Defaults returns the configuration used when no variable is set.
+func Defaults() Config {
+	return Config{
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		TTL:             24 * time.Hour,
+		TTLJitter:       0.1,
+		TombstoneTTL:    10 * time.Minute,
+		MaxObjectBytes:  1 << 20,
+		Workers:         16,
+		HTTPAddr:        "127.0.0.1:9180",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Load reads the configuration from the environment over the Defaults and validates it.
 func Load() (Config, error) {
-	var c Config
+	c := Defaults()
 	if err := envconfig.Process(Prefix, &c); err != nil {
 		var perr *envconfig.ParseError
 		if errors.As(err, &perr) {

@@ -161,3 +161,9 @@ func TestLoad_EveryVariable(t *testing.T) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
 }
+
+func TestDefaults_Valid(t *testing.T) {
+	if err := Defaults().Validate(); err != nil {
+		t.Errorf("Defaults().Validate(): %v", err)
+	}
+}

@@ -133,9 +133,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	}
 	s := &Sandbox{o: o, log: o.Log.Named("sandbox"), base: o.Base}
 	if reflect.ValueOf(o.Base).IsZero() {
-		if s.base, err = defaultConfig(); err != nil {
-			return nil, err
-		}
+		s.base = config.Defaults()
 	}
 
 	// SQS first: it is the one that can refuse (ErrAlreadyRunning).

@@ -791,3 +791,12 @@ func TestStart_Fails(t *testing.T) {
 	}
 	start(t, Options{})
 }
+
+// unsetenv unsets variables for the rest of the test and restores them after it.
+func unsetenv(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		t.Setenv(name, "") // registers the restore
+		os.Unsetenv(name)
+	}
+}
