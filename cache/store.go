@@ -124,6 +124,19 @@ func (s *Store) Seq(ctx context.Context, bucket, key string) (seq string, ok boo
 	return seq, true, nil
 }
 
+// Body reads the cached body of bucket/key the way applications do (HGET <key> body);
+// ok is false on a miss: no entry, or a tombstone.
+func (s *Store) Body(ctx context.Context, bucket, key string) (body []byte, ok bool, err error) {
+	body, err = s.rdb.HGet(ctx, s.Key(bucket, key), FieldBody).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read body of %s: %w", s.Key(bucket, key), err)
+	}
+	return body, true, nil
+}
+
 // Get reads the entry for bucket/key; ok is false when there is none.
 func (s *Store) Get(ctx context.Context, bucket, key string) (e Entry, ok bool, err error) {
 	m, err := s.rdb.HGetAll(ctx, s.Key(bucket, key)).Result()

@@ -200,6 +200,12 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 		if !bytes.Equal(e.Body, big) || e.Seq != "05" || e.Deleted {
 			t.Errorf("Get: body equal=%v seq=%q deleted=%v", bytes.Equal(e.Body, big), e.Seq, e.Deleted)
 		}
+		if b, ok, err := store.Body(ctx, bucket, "bin"); err != nil || !ok || !bytes.Equal(b, big) {
+			t.Errorf("Body(bin): equal=%v ok=%v err=%v", bytes.Equal(b, big), ok, err)
+		}
+		if _, ok, err := store.Body(ctx, bucket, "k3"); err != nil || ok { // evicted above
+			t.Errorf("Body(tombstone): ok=%v err=%v, want a miss", ok, err)
+		}
 		seq, ok, err := store.Seq(ctx, bucket, "missing")
 		if err != nil || ok || seq != "" {
 			t.Errorf("Seq(missing): got %q %v %v, want \"\" false nil", seq, ok, err)

@@ -7,18 +7,13 @@ package warmer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/metrics"
+	"github.com/s3cache/s3cache/internal/s3object"
 	"github.com/s3cache/s3cache/s3event"
 )
 
@@ -76,9 +71,9 @@ func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 	}
 	obj, err := w.fetch(ctx, e.Bucket, e.Key)
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, s3object.ErrNotFound):
 		return w.evict(ctx, e, Gone)
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, s3object.ErrTooLarge):
 		return w.evict(ctx, e, TooLarge)
 	case err != nil:
 		return "", &Error{Stage: "fetch", Err: err}
@@ -110,77 +105,15 @@ func (w *Warmer) evict(ctx context.Context, e s3event.Event, why Outcome) (Outco
 	return why, nil
 }
 
-var (
-	errNotFound = errors.New("object not found")
-	errTooLarge = errors.New("object too large")
-)
-
 // fetch reads the current object. It fetches the latest version rather than the event's:
 // the entry must end equal to S3's current object, and a later event for the key will
 // carry a higher sequencer anyway.
 func (w *Warmer) fetch(ctx context.Context, bucket, key string) (cache.Object, error) {
 	start := time.Now()
-	out, err := w.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	obj, err := s3object.Get(ctx, w.S3, bucket, key, w.MaxObjectBytes)
 	if err != nil {
-		if isNotFound(err) {
-			return cache.Object{}, errNotFound
-		}
-		return cache.Object{}, fmt.Errorf("get object s3://%s/%s: %w", bucket, key, err)
-	}
-	defer out.Body.Close()
-	size := aws.ToInt64(out.ContentLength)
-	if size > w.MaxObjectBytes {
-		return cache.Object{}, errTooLarge
-	}
-	body, err := readBody(out.Body, size, w.MaxObjectBytes)
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return cache.Object{}, err
-		}
-		return cache.Object{}, fmt.Errorf("read object s3://%s/%s: %w", bucket, key, err)
+		return cache.Object{}, err
 	}
 	metrics.FetchSeconds.Observe(time.Since(start).Seconds())
-	return cache.Object{
-		Body:         body,
-		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
-		Size:         int64(len(body)),
-		ContentType:  aws.ToString(out.ContentType),
-		LastModified: aws.ToTime(out.LastModified),
-		VersionID:    aws.ToString(out.VersionId),
-	}, nil
-}
-
-// readBody reads a body of the announced size (or unknown, size <= 0) up to limit bytes,
-// in one allocation when the size is known.
-func readBody(r io.Reader, size, limit int64) ([]byte, error) {
-	if size > 0 {
-		body := make([]byte, size)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, err
-		}
-		return body, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, errTooLarge
-	}
-	return body, nil
-}
-
-func isNotFound(err error) bool {
-	var nsk *types.NoSuchKey
-	if errors.As(err, &nsk) {
-		return true
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound":
-			return true
-		}
-	}
-	return false
+	return obj, nil
 }

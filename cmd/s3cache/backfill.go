@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3cache/s3cache/internal/s3object"
+)
+
+const backfillUsage = `
+Usage: s3cache backfill [flags]
+
+Warms the cache from a listing of S3CACHE_BUCKET (keys under --prefix): every object
+without a cache entry is fetched and written to Redis where there is still neither an
+entry nor a tombstone, so a backfill never overwrites what s3cached wrote. Objects that
+S3CACHE_KEY_PREFIXES/S3CACHE_KEY_SUFFIXES exclude or that are larger than
+S3CACHE_MAX_OBJECT_BYTES are skipped, as the daemon skips them.
+
+Example:
+  S3CACHE_BUCKET=my-bucket s3cache backfill --prefix images/ --concurrency 32
+`
+
+func runBackfill(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	prefix := fs.String("prefix", "", "only objects whose key starts with this")
+	concurrency := fs.Int("concurrency", 16, "objects fetched at once")
+	if done, err := e.parseFlags(fs, backfillUsage, args); done || err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErrorf("backfill takes no arguments, got %q", fs.Args())
+	case *concurrency < 1:
+		return usageErrorf("--concurrency %d: want 1 or more", *concurrency)
+	}
+	bucket, err := e.bucket()
+	if err != nil {
+		return err
+	}
+	s3c, err := e.s3(ctx)
+	if err != nil {
+		return err
+	}
+	store, err := e.cache(ctx)
+	if err != nil {
+		return err
+	}
+	rdb := store.Client()
+	limit := e.cfg.MaxObjectBytes
+
+	var listed, cached, present, tooLarge, filtered, gone atomic.Int64
+	bar := e.newProgress(-1, "backfilling")
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	keys := make(chan string)
+	g.Go(func() error {
+		defer close(keys)
+		pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(*prefix)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(gctx)
+			if err != nil {
+				return fmt.Errorf("list s3://%s/%s: %w", bucket, *prefix, err)
+			}
+			for _, o := range page.Contents {
+				listed.Add(1)
+				key := aws.ToString(o.Key)
+				switch {
+				case !e.cfg.Cached(key):
+					filtered.Add(1)
+					bar.add(1)
+				case aws.ToInt64(o.Size) > limit:
+					tooLarge.Add(1)
+					bar.add(1)
+				default:
+					select {
+					case keys <- key:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				}
+			}
+		}
+		return nil
+	})
+	for range *concurrency {
+		g.Go(func() error {
+			for key := range keys {
+				n, err := rdb.Exists(gctx, store.Key(bucket, key)).Result()
+				if err != nil {
+					return fmt.Errorf("look up %s: %w", store.Key(bucket, key), err)
+				}
+				if n > 0 {
+					present.Add(1)
+					bar.add(1)
+					continue
+				}
+				obj, err := s3object.Get(gctx, s3c, bucket, key, limit)
+				switch {
+				case errors.Is(err, s3object.ErrNotFound):
+					gone.Add(1)
+				case errors.Is(err, s3object.ErrTooLarge):
+					tooLarge.Add(1)
+				case err != nil:
+					return err
+				default:
+					filled, err := store.Fill(gctx, bucket, key, obj)
+					if err != nil {
+						return err
+					}
+					if filled {
+						cached.Add(1)
+					} else {
+						present.Add(1)
+					}
+				}
+				bar.add(1)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	bar.done()
+	if err != nil {
+		return explainS3(err, bucket)
+	}
+
+	fmt.Fprintf(e.stdout, "backfilled s3://%s/%s*: %s listed in %s\n", bucket, *prefix, plural(int(listed.Load()), "object"), time.Since(start).Round(time.Millisecond))
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  cached\t%d\n", cached.Load())
+	fmt.Fprintf(tw, "  already there\t%d\t(an entry or a tombstone: left as it is)\n", present.Load())
+	fmt.Fprintf(tw, "  too large\t%d\t(over S3CACHE_MAX_OBJECT_BYTES=%d)\n", tooLarge.Load(), limit)
+	fmt.Fprintf(tw, "  filtered\t%d\t(excluded by S3CACHE_KEY_PREFIXES/S3CACHE_KEY_SUFFIXES)\n", filtered.Load())
+	fmt.Fprintf(tw, "  gone\t%d\t(deleted between listing and fetching)\n", gone.Load())
+	return tw.Flush()
+}

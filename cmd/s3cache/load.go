@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/query"
+)
+
+const loadUsage = `
+Usage: s3cache load [flags]
+
+Uploads --count generated objects to S3CACHE_BUCKET as <prefix>filename<i>.txt with
+the AWS sample's body "some generated data for filename<i>" (repeated to --size bytes
+when --size is set).
+
+With s3cached running, --wait waits until the daemon has cached every object (its
+etag, or body, in Redis equals what was uploaded) and reports the upload→cache lag.
+Without a daemon, --direct writes the objects to Redis itself, where the cache has no
+entry (as lazy loading does: it never overwrites what the daemon wrote).
+
+Example:
+  S3CACHE_BUCKET=my-bucket s3cache load --count 100 --wait
+`
+
+// pollInterval is how often load --wait reads the cache; it bounds the error of the lag.
+const pollInterval = 10 * time.Millisecond
+
+func runLoad(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	count := fs.Int("count", 100, "number of objects")
+	size := fs.Int("size", 0, "body size in bytes (0: the sample's text, about 35 bytes)")
+	prefix := fs.String("prefix", "", "prepended to every object name, e.g. load/")
+	concurrency := fs.Int("concurrency", 16, "uploads in flight")
+	wait := fs.Bool("wait", false, "wait until s3cached has cached every object, and report the upload→cache lag")
+	direct := fs.Bool("direct", false, "write the objects to Redis too, where there is no entry (no daemon needed)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "with --wait: how long to wait, uploads included, for the daemon to cache the objects")
+	if done, err := e.parseFlags(fs, loadUsage, args); done || err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErrorf("load takes no arguments, got %q", fs.Args())
+	case *count < 1:
+		return usageErrorf("--count %d: want 1 or more", *count)
+	case *size < 0:
+		return usageErrorf("--size %d: want 0 (the sample's text) or more bytes", *size)
+	case *concurrency < 1:
+		return usageErrorf("--concurrency %d: want 1 or more", *concurrency)
+	case *wait && *direct:
+		return usageErrorf("--wait and --direct exclude each other: --wait waits for s3cached to fill the cache, --direct fills it without one")
+	}
+	bucket, err := e.bucket()
+	if err != nil {
+		return err
+	}
+	if *wait || *direct {
+		if err := e.checkCacheable(*prefix, *count, *size); err != nil {
+			return err
+		}
+	}
+	s3c, err := e.s3(ctx)
+	if err != nil {
+		return err
+	}
+	var store *cache.Store
+	if *wait || *direct {
+		if store, err = e.cache(ctx); err != nil {
+			return err
+		}
+	}
+
+	objects := make([]loadObject, *count)
+	for i := range objects {
+		objects[i] = loadObject{name: objectName(*prefix, i), body: sampleBody(i, *size)}
+	}
+
+	var w *waiter
+	if *wait {
+		w = newWaiter(store, bucket, *count)
+	}
+	bar := e.newProgress(int64(*count), "uploading")
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	wctx, cancel := context.WithTimeout(gctx, *timeout)
+	defer cancel()
+	if w != nil {
+		g.Go(func() error { return w.run(wctx) })
+	}
+	var filled, kept atomic.Int64
+	g.Go(func() error {
+		ug, uctx := errgroup.WithContext(gctx)
+		ug.SetLimit(*concurrency)
+		for i := range objects {
+			ug.Go(func() error {
+				o := &objects[i]
+				if err := upload(uctx, s3c, bucket, o); err != nil {
+					return err
+				}
+				bar.add(1)
+				if w != nil {
+					w.add(o)
+				}
+				if *direct {
+					ok, err := store.Fill(uctx, bucket, o.name, cache.Object{Body: o.body, ETag: o.etag, Size: int64(len(o.body)), ContentType: contentType})
+					if err != nil {
+						return err
+					}
+					if ok {
+						filled.Add(1)
+					} else {
+						kept.Add(1)
+					}
+				}
+				return nil
+			})
+		}
+		err := ug.Wait()
+		bar.done()
+		if err == nil {
+			uploaded := time.Since(start)
+			fmt.Fprintf(e.stdout, "uploaded %d objects to s3://%s (%s … %s, %s) in %s\n",
+				len(objects), bucket, objects[0].name, objects[len(objects)-1].name, sizeRange(objects), uploaded.Round(time.Millisecond))
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		if w != nil && errors.Is(wctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+			return w.timeoutError(*timeout)
+		}
+		return explainS3(err, bucket)
+	}
+
+	if *direct {
+		fmt.Fprintf(e.stdout, "filled %d entries in Redis %s", filled.Load(), e.redisName())
+		if n := kept.Load(); n > 0 {
+			fmt.Fprintf(e.stdout, "; %d left as they were (an entry or a tombstone was there: fills never overwrite; run s3cache flush first to replace them)", n)
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	if w != nil {
+		st := query.Summarize(w.lags)
+		fmt.Fprintf(e.stdout, "cached by s3cached: %d of %d in %s; upload→cache lag p50 %s, p99 %s, max %s (±%s polling)\n",
+			len(w.lags), *count, time.Since(start).Round(time.Millisecond), ms(st.P50), ms(st.P99), ms(st.Max), pollInterval)
+	}
+	return nil
+}
+
+// contentType is the Content-Type of the generated objects.
+const contentType = "text/plain; charset=utf-8"
+
+// loadObject is one generated object.
+type loadObject struct {
+	name       string
+	body       []byte
+	etag       string    // set by upload
+	uploadedAt time.Time // set by upload
+}
+
+// sampleBody is the body of object i: the sample's text, or that text repeated to size
+// bytes.
+func sampleBody(i, size int) []byte {
+	text := fmt.Sprintf("some generated data for filename%d", i)
+	if size == 0 {
+		return []byte(text)
+	}
+	text += " "
+	return bytes.Repeat([]byte(text), size/len(text)+1)[:size]
+}
+
+func upload(ctx context.Context, s3c *s3.Client, bucket string, o *loadObject) error {
+	out, err := s3c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(o.name),
+		Body:          bytes.NewReader(o.body),
+		ContentLength: aws.Int64(int64(len(o.body))),
+		ContentType:   aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("put object s3://%s/%s: %w", bucket, o.name, err)
+	}
+	o.uploadedAt = time.Now()
+	o.etag = strings.Trim(aws.ToString(out.ETag), `"`)
+	return nil
+}
+
+func sizeRange(objects []loadObject) string {
+	lo, hi := len(objects[0].body), len(objects[0].body)
+	for _, o := range objects {
+		lo, hi = min(lo, len(o.body)), max(hi, len(o.body))
+	}
+	if lo == hi {
+		return fmt.Sprintf("%d bytes each", lo)
+	}
+	return fmt.Sprintf("%d–%d bytes", lo, hi)
+}
+
+// checkCacheable fails when the daemon (or a fill) would not cache the objects, so that
+// --wait cannot wait forever.
+func (e *env) checkCacheable(prefix string, count, size int) error {
+	if int64(len(sampleBody(count-1, size))) > e.cfg.MaxObjectBytes {
+		return fmt.Errorf("--size %d is over S3CACHE_MAX_OBJECT_BYTES=%d: objects this large are not cached; use a smaller --size or raise the limit (for s3cached too)", size, e.cfg.MaxObjectBytes)
+	}
+	for i := range count {
+		if name := objectName(prefix, i); !e.cfg.Cached(name) {
+			return fmt.Errorf("%s is not cached under S3CACHE_KEY_PREFIXES=%q and S3CACHE_KEY_SUFFIXES=%q: choose a --prefix they allow", name, strings.Join(e.cfg.KeyPrefixes, ","), strings.Join(e.cfg.KeySuffixes, ","))
+		}
+	}
+	return nil
+}
+
+// waiter watches the cache until every uploaded object is there, and records each
+// one's upload→cache lag.
+type waiter struct {
+	store  *cache.Store
+	bucket string
+	want   int
+
+	mu      sync.Mutex
+	pending map[string]*loadObject
+	lags    []time.Duration // written by run only
+	seen    int
+}
+
+func newWaiter(store *cache.Store, bucket string, want int) *waiter {
+	return &waiter{store: store, bucket: bucket, want: want, pending: map[string]*loadObject{}}
+}
+
+// add starts watching an uploaded object.
+func (w *waiter) add(o *loadObject) {
+	w.mu.Lock()
+	w.pending[o.name] = o
+	w.mu.Unlock()
+}
+
+// run polls until every object is cached, ctx ends, or Redis fails.
+func (w *waiter) run(ctx context.Context) error {
+	rdb := w.store.Client()
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		batch := make([]*loadObject, 0, len(w.pending))
+		for _, o := range w.pending {
+			batch = append(batch, o)
+		}
+		w.mu.Unlock()
+
+		if len(batch) > 0 {
+			done, err := w.poll(ctx, rdb, batch)
+			if err != nil {
+				return err
+			}
+			w.mu.Lock()
+			for _, o := range done {
+				delete(w.pending, o.name)
+			}
+			w.mu.Unlock()
+			w.seen += len(done)
+		}
+		if w.seen == w.want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// poll reads the etag of every object of batch and returns those cached as uploaded.
+// An entry without an etag is compared by body.
+func (w *waiter) poll(ctx context.Context, rdb redis.UniversalClient, batch []*loadObject) ([]*loadObject, error) {
+	pipe := rdb.Pipeline()
+	etags := make([]*redis.StringCmd, len(batch))
+	lens := make([]*redis.IntCmd, len(batch))
+	for i, o := range batch {
+		k := w.store.Key(w.bucket, o.name)
+		etags[i] = pipe.HGet(ctx, k, cache.FieldETag)
+		lens[i] = pipe.HStrLen(ctx, k, cache.FieldBody)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read the cache: %w", err)
+	}
+	now := time.Now()
+	var done []*loadObject
+	for i, o := range batch {
+		etag, err := etags[i].Result()
+		switch {
+		case err == nil:
+			if etag != o.etag {
+				continue
+			}
+		case errors.Is(err, redis.Nil) && lens[i].Val() == int64(len(o.body)):
+			// Cached without an etag: compare the body.
+			body, ok, err := w.store.Body(ctx, w.bucket, o.name)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !bytes.Equal(body, o.body) {
+				continue
+			}
+		default:
+			continue
+		}
+		done = append(done, o)
+		w.lags = append(w.lags, now.Sub(o.uploadedAt))
+	}
+	return done, nil
+}
+
+func (w *waiter) timeoutError(timeout time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	example := ""
+	for name := range w.pending {
+		if example == "" || name < example {
+			example = name
+		}
+	}
+	missing := w.want - w.seen
+	return fmt.Errorf("waited %s: %d of %d objects not cached (e.g. %s): is s3cached running and consuming the bucket's notifications? Check it with s3cached --check, and its log",
+		timeout, missing, w.want, example)
+}
