@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the integration tests run against, when they are missing:
 #   - redis-server and redis-cli (Debian's redis-server and redis-tools, via apt-get);
+#   - systemd-analyze (Debian's systemd), which checks the unit file;
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -23,15 +24,26 @@ have_goaws() {
 	[[ -x "$gocmd" ]] && go version -m "$gocmd" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/Admiral-Piett/goaws[[:space:]]'
 }
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-	echo "install-test-deps: installing Debian packages redis-server and redis-tools"
-	sudo=""
+# apt_install installs Debian packages, with sudo when not root.
+apt_install() {
+	local sudo=""
 	if [[ "$(id -u)" -ne 0 ]]; then
-		command -v sudo >/dev/null || { echo "install-test-deps: not root and no sudo: install redis-server and redis-tools yourself" >&2; exit 1; }
+		command -v sudo >/dev/null || { echo "install-test-deps: not root and no sudo: install $* yourself" >&2; exit 1; }
 		sudo="sudo"
 	fi
-	$sudo apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+	echo "install-test-deps: installing Debian packages $*"
+	if [[ -z "${apt_updated:-}" ]]; then
+		$sudo apt-get update -qq
+		apt_updated=1
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	apt_install redis-server redis-tools
+fi
+if ! command -v systemd-analyze >/dev/null; then
+	apt_install systemd
 fi
 
 if ! have_goaws; then

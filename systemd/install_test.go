@@ -1,0 +1,185 @@
+package systemd_test
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/s3cache/s3cache/systemd"
+)
+
+// runScript runs a script of this directory with extra environment; it never runs without
+// DESTDIR unless the test asks for it explicitly (refusal tests).
+func runScript(t *testing.T, script string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func wantFile(t *testing.T, path string, mode fs.FileMode, content string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Errorf("%v", err)
+		return
+	}
+	if got := fi.Mode().Perm(); got != mode {
+		t.Errorf("%s: mode %04o, want %04o", path, got, mode)
+	}
+	if content != "" {
+		b, _ := os.ReadFile(path)
+		if string(b) != content {
+			t.Errorf("%s: content differs from the source file", path)
+		}
+	}
+}
+
+func wantAbsent(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); err == nil {
+		t.Errorf("%s: still there", path)
+	}
+}
+
+// TestInstall_Destdir stages prebuilt binaries twice into a scratch root: files and modes
+// are right, an edited env file is kept, and uninstall.sh removes what it should.
+func TestInstall_Destdir(t *testing.T) {
+	bin := filepath.Dir(s3cached(t))
+	dest := t.TempDir()
+	env := []string{"DESTDIR=" + dest}
+
+	out, err := runScript(t, "install.sh", env, "--bin-dir", bin)
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	envFile := filepath.Join(dest, "etc/s3cache/s3cached.env")
+	wantFile(t, filepath.Join(dest, "usr/local/bin/s3cached"), 0o755, "")
+	wantFile(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"), 0o644, systemd.Unit)
+	wantFile(t, envFile, 0o640, systemd.EnvExample)
+	wantFile(t, filepath.Join(dest, "etc/s3cache/s3cached.env.example"), 0o644, systemd.EnvExample)
+	if fi, err := os.Stat(filepath.Join(dest, "etc/s3cache")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("etc/s3cache: got %v %v, want a directory with mode 0750", fi.Mode(), err)
+	}
+	if strings.Contains(out, "systemctl") && !strings.Contains(out, "systemctl not called") {
+		t.Errorf("install.sh with DESTDIR talked about systemctl:\n%s", out)
+	}
+
+	// Second run: idempotent, keeps the edited env file.
+	edited := "AWS_REGION=eu-west-1\nS3CACHE_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q\n"
+	if err := os.WriteFile(envFile, []byte(edited), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runScript(t, "install.sh", env, "--bin-dir", bin)
+	if err != nil {
+		t.Fatalf("install.sh, second run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "kept "+envFile) {
+		t.Errorf("second run: want a note that the env file was kept:\n%s", out)
+	}
+	wantFile(t, envFile, 0o640, edited)
+	wantFile(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"), 0o644, systemd.Unit)
+	v, err := exec.Command(filepath.Join(dest, "usr/local/bin/s3cached"), "--version").Output()
+	if err != nil || !strings.Contains(string(v), "v0.0.0-systemd-test") {
+		t.Errorf("installed s3cached --version: %q, %v", v, err)
+	}
+
+	// uninstall.sh keeps the configuration unless --purge; twice is fine.
+	for range 2 {
+		out, err = runScript(t, "uninstall.sh", env)
+		if err != nil {
+			t.Fatalf("uninstall.sh: %v\n%s", err, out)
+		}
+		wantAbsent(t, filepath.Join(dest, "usr/local/bin/s3cached"))
+		wantAbsent(t, filepath.Join(dest, "usr/local/bin/s3cache"))
+		wantAbsent(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"))
+		wantFile(t, envFile, 0o640, edited)
+	}
+	out, err = runScript(t, "uninstall.sh", env, "--purge")
+	if err != nil {
+		t.Fatalf("uninstall.sh --purge: %v\n%s", err, out)
+	}
+	wantAbsent(t, filepath.Join(dest, "etc/s3cache"))
+}
+
+// TestInstall_Builds runs install.sh's own build (go build ./cmd/...) into a scratch root
+// and checks the version stamp.
+func TestInstall_Builds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every command; skipped with -short")
+	}
+	if _, err := exec.LookPath(goTool()); err != nil {
+		t.Skip("go not in PATH")
+	}
+	dest := t.TempDir()
+	out, err := runScript(t, "install.sh", []string{"DESTDIR=" + dest, "VERSION=v1.2.3-test", "CGO_ENABLED=1"})
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	for _, cmd := range []string{"s3cached", "s3cache"} {
+		p := filepath.Join(dest, "usr/local/bin", cmd)
+		if _, err := os.Stat(p); err != nil {
+			if cmd == "s3cache" {
+				t.Logf("%s not installed (the CLI does not exist yet?)", cmd)
+				continue
+			}
+			t.Fatal(err)
+		}
+		v, err := exec.Command(p, "--version").CombinedOutput()
+		if err != nil || !strings.Contains(string(v), "v1.2.3-test") {
+			t.Errorf("%s --version: %q, %v; want the stamped version v1.2.3-test", cmd, v, err)
+		}
+		// Static: built with CGO_ENABLED=0 even though the environment said 1.
+		info, err := exec.Command(goTool(), "version", "-m", p).Output()
+		if err != nil || !strings.Contains(string(info), "CGO_ENABLED=0") {
+			t.Errorf("%s: want a static build (CGO_ENABLED=0); go version -m says:\n%s", cmd, info)
+		}
+	}
+}
+
+// TestInstall_Refuses checks that the scripts refuse to touch / without root, and a
+// relative DESTDIR.
+func TestInstall_Refuses(t *testing.T) {
+	for _, script := range []string{"install.sh", "uninstall.sh"} {
+		t.Run(script+"/RelativeDestdir", func(t *testing.T) {
+			out, err := runScript(t, script, []string{"DESTDIR=relative/dir"})
+			if err == nil || !strings.Contains(out, "DESTDIR must be an absolute path") {
+				t.Errorf("got %v\n%s\nwant a refusal", err, out)
+			}
+		})
+		t.Run(script+"/NotRoot", func(t *testing.T) {
+			args := []string{"bash", script}
+			if os.Geteuid() == 0 {
+				setpriv, err := exec.LookPath("setpriv")
+				if err != nil {
+					t.Skip("running as root and no setpriv to drop privileges")
+				}
+				args = append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}, args...)
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Env = append(os.Environ(), "DESTDIR=")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "must run as root") || !strings.Contains(string(out), "DESTDIR") {
+				t.Errorf("got %v\n%s\nwant a refusal naming root and DESTDIR", err, out)
+			}
+		})
+	}
+}
+
+// TestScripts_Shellcheck runs shellcheck on the scripts when it is installed.
+func TestScripts_Shellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck not installed (Debian package shellcheck)")
+	}
+	if out, err := exec.Command(sc, "install.sh", "uninstall.sh").CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
