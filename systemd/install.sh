@@ -18,8 +18,6 @@
 # Environment: DESTDIR (staging root), VERSION (default: git describe), GO (default: go).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
 destdir="${DESTDIR:-}"
 bin_dir=""
 
@@ -41,6 +39,9 @@ fi
 if [[ -n "$destdir" && "$destdir" != /* ]]; then
 	die "DESTDIR must be an absolute path, got $destdir"
 fi
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
