@@ -71,6 +71,7 @@ func init() {
 		{"cleanup", "delete the objects load uploaded (delete_S3_objects.py)", runCleanup},
 		{"backfill", "warm the cache from a bucket listing, where entries are absent", runBackfill},
 		{"verify", "compare the cache with the bucket: missing, stale, orphaned entries", runVerify},
+		{"demo", "run everything locally, no AWS account: S3, SQS, Redis and s3cached, with a guided tour", runDemo},
 	}
 }
 
