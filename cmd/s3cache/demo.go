@@ -35,7 +35,7 @@ demo exits non-zero if one did not happen.
 With --serve it starts the same sandbox, prints the export lines that point s3cached,
 s3cache and the AWS CLI at it, and keeps running until Ctrl-C.
 
-Examples:
+Example:
   go run ./cmd/s3cache demo
   go run ./cmd/s3cache demo --serve
 `
