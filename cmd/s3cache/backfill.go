@@ -42,15 +42,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	case *concurrency < 1:
 		return usageErrorf("--concurrency %d: want 1 or more", *concurrency)
 	}
-	bucket, err := e.bucket()
-	if err != nil {
-		return err
-	}
-	s3c, err := e.s3(ctx)
-	if err != nil {
-		return err
-	}
-	store, err := e.cache(ctx)
+	bucket, s3c, store, err := e.bucketClients(ctx)
 	if err != nil {
 		return err
 	}

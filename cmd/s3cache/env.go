@@ -114,6 +114,24 @@ func (e *env) cache(ctx context.Context) (*cache.Store, error) {
 	return e.store, nil
 }
 
+// bucketClients returns what a command that reads the bucket and the cache needs:
+// S3CACHE_BUCKET, the S3 client and the store.
+func (e *env) bucketClients(ctx context.Context) (string, *s3.Client, *cache.Store, error) {
+	bucket, err := e.bucket()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	s3c, err := e.s3(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	store, err := e.cache(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return bucket, s3c, store, nil
+}
+
 // bucket returns S3CACHE_BUCKET, or an error saying how to set it.
 func (e *env) bucket() (string, error) {
 	if err := e.cfg.RequireBucket(); err != nil {

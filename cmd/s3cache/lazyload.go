@@ -45,15 +45,7 @@ func runLazyLoad(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("--concurrency %d: want 1 or more", *concurrency)
 	}
 	key := fs.Arg(0)
-	bucket, err := e.bucket()
-	if err != nil {
-		return err
-	}
-	s3c, err := e.s3(ctx)
-	if err != nil {
-		return err
-	}
-	store, err := e.cache(ctx)
+	bucket, s3c, store, err := e.bucketClients(ctx)
 	if err != nil {
 		return err
 	}

@@ -48,15 +48,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("verify takes no arguments, got %q", fs.Args())
 	}
-	bucket, err := e.bucket()
-	if err != nil {
-		return err
-	}
-	s3c, err := e.s3(ctx)
-	if err != nil {
-		return err
-	}
-	store, err := e.cache(ctx)
+	bucket, s3c, store, err := e.bucketClients(ctx)
 	if err != nil {
 		return err
 	}
