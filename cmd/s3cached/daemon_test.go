@@ -293,13 +293,13 @@ func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
 
 func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
 	h := newHarness(t)
-	first := h.startDaemon("S3CACHE_WORKERS=1")
 	var keys []string
-	for i := range 200 {
+	for i := range 200 { // queued before the daemon starts, so it is mid-stream at SIGTERM
 		k := fmt.Sprintf("term-%02d.txt", i)
 		keys = append(keys, k)
 		h.send(h.created(k, bytes.Repeat([]byte{byte('a' + i%26)}, 16<<10)))
 	}
+	first := h.startDaemon("S3CACHE_WORKERS=1")
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
 		n := first.metric(t, `s3cache_cache_writes_total{source="event"}`)
 		return n >= 5, fmt.Sprintf("%v writes so far", n)
