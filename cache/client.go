@@ -11,6 +11,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// clusterStateReload is how often a cluster client reloads the slot map while it is used.
+const clusterStateReload = 2 * time.Second
+
 // ClientOptions says how to reach Redis.
 type ClientOptions struct {
 	URL     string // redis:// or rediss:// (TLS), user and password in the URL
@@ -28,6 +31,11 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		}
 		opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
 		opts.DialTimeout = 5 * time.Second
+		// go-redis learns that a replica took over from a master that died (no MOVED
+		// reply comes from a dead node) only when it reloads the slot map, by default
+		// once a minute; until then every command for those slots fails. Reload it
+		// every few seconds while commands flow: one CLUSTER SLOTS each time.
+		opts.ClusterStateReloadInterval = clusterStateReload
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(o.URL)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/metrics"
@@ -71,7 +72,7 @@ func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 	}
 	obj, err := w.fetch(ctx, e.Bucket, e.Key)
 	switch {
-	case errors.Is(err, s3object.ErrNotFound):
+	case errors.Is(err, s3object.ErrNotFound), isNoSuchBucket(err):
 		return w.evict(ctx, e, Gone)
 	case errors.Is(err, s3object.ErrTooLarge):
 		return w.evict(ctx, e, TooLarge)
@@ -86,6 +87,14 @@ func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 		return Duplicate, nil
 	}
 	return Written, nil
+}
+
+// isNoSuchBucket reports whether S3 answered that the event's bucket does not exist (a
+// 404 like NoSuchKey): it holds no object, so the entry is evicted and the message
+// deleted rather than retried into the dead-letter queue.
+func isNoSuchBucket(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
 }
 
 // supersedes mirrors the store script's rule, to skip fetches that could not be applied.

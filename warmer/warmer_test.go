@@ -94,6 +94,9 @@ func TestWarmer_Apply(t *testing.T) {
 		{"TooLargeUnknownLength", created("k", "02", -1), "01", func(string) (*s3.GetObjectOutput, error) { return object("hello world!", 0), nil }, TooLarge, "", 1},
 		{"GoneNoSuchKeyType", created("k", "02", 5), "01", func(string) (*s3.GetObjectOutput, error) { return nil, &types.NoSuchKey{} }, Gone, "", 1},
 		{"GoneAPIError", created("k", "02", 5), "01", func(string) (*s3.GetObjectOutput, error) { return nil, notFound }, Gone, "", 1},
+		{"GoneNoSuchBucket", created("k", "02", 5), "01", func(string) (*s3.GetObjectOutput, error) {
+			return nil, &smithy.GenericAPIError{Code: "NoSuchBucket"}
+		}, Gone, "", 1},
 		{"ServerErrorRetries", created("k", "02", 5), "01", func(string) (*s3.GetObjectOutput, error) {
 			return nil, &smithy.GenericAPIError{Code: "InternalError"}
 		}, "", "fetch", 1},

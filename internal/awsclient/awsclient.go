@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -38,12 +39,27 @@ func Load(ctx context.Context) (aws.Config, error) {
 }
 
 // NewS3 returns an S3 client. pathStyle selects path-style addressing, which local S3
-// servers need.
-func NewS3(cfg aws.Config, pathStyle bool) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+// servers need; optFns (such as ReadTimeout) apply after.
+func NewS3(cfg aws.Config, pathStyle bool, optFns ...func(*s3.Options)) *s3.Client {
+	return s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
 		o.UsePathStyle = pathStyle
-	})
+	}}, optFns...)...)
 }
+
+// ReadTimeout makes an S3 client give up on a connection that has sent nothing for d,
+// so that a server (or a network path) that goes silent fails the request, which is
+// then retried, instead of hanging it forever: the SDK sets no such timeout for S3. It
+// is for clients that download; an upload lasting longer than d would fail.
+func ReadTimeout(d time.Duration) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.HTTPClient = awshttp.NewBuildableClient().WithReadTimeout(d)
+	}
+}
+
+// sqsCallTimeout bounds every SQS call: a long poll (at most 20s) and then some. The SDK
+// sets none, so an SQS endpoint that goes silent would hang a receive (or a delete)
+// forever.
+const sqsCallTimeout = 30 * time.Second
 
 // NewSQS returns an SQS client whose HTTP replies are read in full before the SDK decodes
 // them. Some SQS-compatible servers close the connection right after a reply, which the
@@ -53,7 +69,7 @@ func NewS3(cfg aws.Config, pathStyle bool) *s3.Client {
 func NewSQS(cfg aws.Config) *sqs.Client {
 	base := awshttp.NewBuildableClient()
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		o.HTTPClient = &http.Client{Transport: bufferingTransport{base: base.GetTransport()}}
+		o.HTTPClient = &http.Client{Transport: bufferingTransport{base: base.GetTransport()}, Timeout: sqsCallTimeout}
 	})
 }
 

@@ -4,9 +4,15 @@
 //
 // The contract with the handler: a message is deleted only when the handler returned nil
 // (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
-// alone so that the queue's redrive policy moves it to the dead-letter queue; any other
-// error is retried in place for a while (the message stays invisible), then left for
+// alone so that the queue's redrive policy moves it to the dead-letter queue. An error
+// wrapping ErrUnavailable (Redis or S3 down) is retried in place, the message kept
+// invisible, until it succeeds: however long the outage, the message does not use up
+// its receive count. Any other error is retried in place for a while, then left for
 // redelivery.
+//
+// Receivers take worker slots before they receive, so every message received is in a
+// worker's hands at once and kept invisible; while every worker is busy (or holding
+// messages through an outage) nothing more is received.
 package consumer
 
 import (
@@ -30,6 +36,27 @@ import (
 // not deleted: the redrive policy moves it to the dead-letter queue.
 var ErrPoison = errors.New("message cannot be processed; left for the dead-letter queue")
 
+// ErrUnavailable marks a failure of a dependency (Redis or S3 unreachable, failing over,
+// throttling) rather than of the message. Such a message is kept and retried in place
+// with capped backoff until it succeeds or the consumer stops: leaving it for
+// redelivery would spend its receive count, and a long outage would move every message
+// received meanwhile to the dead-letter queue.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// Waits that let batches fill under load. Under load, workers free up one at a time and
+// handled messages arrive one at a time: receiving as soon as one worker is free, or
+// deleting as soon as one message is done, would make a ReceiveMessage and a
+// DeleteMessageBatch call per message instead of one per ten. Neither wait delays
+// anything when the consumer is idle: every slot is free then, and a lone deletion only
+// waits to be sent.
+const (
+	// receiveFill is how long a receiver holding fewer slots than a full batch waits
+	// for more workers to free up before it receives.
+	receiveFill = 5 * time.Millisecond
+	// deleteFill is how long a deletion waits for others to share its batch.
+	deleteFill = 10 * time.Millisecond
+)
+
 // Handler processes one message body. It returns nil when the message may be deleted.
 type Handler func(ctx context.Context, body string) error
 
@@ -49,6 +76,7 @@ type Options struct {
 	WaitTime  time.Duration // long-poll wait [20s]
 	// Attempts is how often a failing message is tried before it is left for
 	// redelivery [5]; between attempts the worker backs off (1s, 2s, 4s, … ≤ MaxBackoff).
+	// Failures wrapping ErrUnavailable do not count.
 	Attempts   int
 	MinBackoff time.Duration // [1s]
 	MaxBackoff time.Duration // [30s]
@@ -174,15 +202,29 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 		}()
 	}
 
+	// A fixed pool of workers rather than a goroutine per message: a worker's stack has
+	// grown, once, to what the SDK's deep call chains need, where a new goroutine grows
+	// (copies) its stack several times for every message.
+	work := make(chan types.Message, c.o.Workers) // each message holds a slot of sem
 	var receivers, workers sync.WaitGroup
+	for range c.o.Workers {
+		workers.Go(func() {
+			for m := range work {
+				c.process(workCtx, m, acks)
+				metrics.InFlight.Dec()
+				<-c.sem
+			}
+		})
+	}
 	for i := range c.o.Receivers {
 		receivers.Add(1)
 		go func() {
 			defer receivers.Done()
-			c.receiveLoop(ctx, workCtx, i, &workers, acks)
+			c.receiveLoop(ctx, i, work)
 		}()
 	}
 	receivers.Wait()
+	close(work)
 
 	timer := time.AfterFunc(drain, func() {
 		c.log.Warn("drain timeout: leaving unfinished messages for redelivery", zap.Duration("shutdown_timeout", drain))
@@ -195,17 +237,28 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	return nil
 }
 
-func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, workers *sync.WaitGroup, acks chan<- string) {
+func (c *Consumer) receiveLoop(ctx context.Context, i int, work chan<- types.Message) {
 	for ctx.Err() == nil {
 		c.beats[i].Store(time.Now().UnixNano())
+		slots := c.reserve(ctx, i, min(10, c.o.Workers))
+		if slots == 0 {
+			return
+		}
 		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(c.o.QueueURL),
-			MaxNumberOfMessages: 10,
+			MaxNumberOfMessages: int32(slots),
 			WaitTimeSeconds:     int32(c.o.WaitTime / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 				types.MessageSystemAttributeNameApproximateReceiveCount,
 			},
 		})
+		var msgs []types.Message
+		if err == nil {
+			msgs = out.Messages[:min(len(out.Messages), slots)]
+		}
+		for range slots - len(msgs) {
+			<-c.sem
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -217,23 +270,40 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, workers *syn
 			sleep(ctx, d)
 			continue
 		}
-		for _, m := range out.Messages {
-			select {
-			case c.sem <- struct{}{}:
-			case <-ctx.Done():
-				// Not started: the message reappears after its visibility timeout.
-				return
-			}
-			workers.Add(1)
+		for _, m := range msgs {
 			metrics.InFlight.Inc()
-			go func() {
-				defer func() {
-					metrics.InFlight.Dec()
-					<-c.sem
-					workers.Done()
-				}()
-				c.process(workCtx, m, acks)
-			}()
+			work <- m // never blocks: a slot was reserved for it
+		}
+	}
+}
+
+// reserve waits for a free worker slot, then takes up to most-1 more, waiting at most
+// receiveFill for them, and returns how many it took; 0 when ctx is done first. Waiting
+// for busy workers is not a stall: the loop's heartbeat stays fresh meanwhile.
+func (c *Consumer) reserve(ctx context.Context, i, most int) int {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case c.sem <- struct{}{}:
+			n := 1
+			fill := time.NewTimer(receiveFill)
+			defer fill.Stop()
+			for n < most {
+				select {
+				case c.sem <- struct{}{}:
+					n++
+				case <-fill.C:
+					return n
+				case <-ctx.Done():
+					return n // the receive fails at once and gives the slots back
+				}
+			}
+			return n
+		case <-tick.C:
+			c.beats[i].Store(time.Now().UnixNano())
+		case <-ctx.Done():
+			return 0
 		}
 	}
 }
@@ -263,7 +333,7 @@ func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- str
 			return // shutting down: redelivered later
 		}
 		n := c.failures.Add(1)
-		if attempt >= c.o.Attempts {
+		if attempt >= c.o.Attempts && !errors.Is(err, ErrUnavailable) {
 			metrics.Messages.WithLabelValues("retry").Inc()
 			c.log.Warn("message failed; left for redelivery",
 				zap.String("message_id", aws.ToString(m.MessageId)), zap.Int("attempts", attempt), zap.Error(err))
@@ -315,11 +385,13 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 	}
 }
 
-// ackLoop deletes handled messages in batches of up to 10: it takes what is waiting
-// without delaying the first, so batches grow with load and latency stays low.
+// ackLoop deletes handled messages in batches of up to 10: a batch is sent when it is
+// full or deleteFill after its first message, at once when acks is closed. Deleting
+// later costs nothing but a little more time invisible.
 func (c *Consumer) ackLoop(ctx context.Context, acks <-chan string) {
 	for h := range acks {
 		batch := []string{h}
+		wait := time.NewTimer(deleteFill)
 	fill:
 		for len(batch) < 10 {
 			select {
@@ -328,10 +400,11 @@ func (c *Consumer) ackLoop(ctx context.Context, acks <-chan string) {
 					break fill
 				}
 				batch = append(batch, h)
-			default:
+			case <-wait.C:
 				break fill
 			}
 		}
+		wait.Stop()
 		c.deleteBatch(ctx, batch)
 	}
 }

@@ -264,3 +264,99 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestConsumer_HoldsMessagesWhileUnavailable(t *testing.T) {
+	f := newFake("held", "bad")
+	var mu sync.Mutex
+	calls := map[string]int{}
+	h := func(_ context.Context, body string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[body]++
+		if body == "bad" {
+			return errors.New("access denied")
+		}
+		if calls[body] <= 10 { // an outage lasting far more than Attempts tries
+			return fmt.Errorf("%w: redis: connection refused", ErrUnavailable)
+		}
+		return nil
+	}
+	c := New(f, h, fastOptions())
+	runUntil(t, c, func() bool { return f.deletedSet()["rh-held"] })
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["held"] != 11 {
+		t.Errorf("held message tried %d times, want 11 (kept until the dependency answered)", calls["held"])
+	}
+	if calls["bad"] != 3 {
+		t.Errorf("failing message tried %d times, want Attempts=3 (its error is not ErrUnavailable)", calls["bad"])
+	}
+}
+
+// countingSQS records the largest batch asked for while every worker is busy.
+type countingSQS struct {
+	*fakeSQS
+	busy     func() bool
+	mu       sync.Mutex
+	maxAsked int32
+}
+
+func (f *countingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.mu.Lock()
+	if f.busy() {
+		f.maxAsked = max(f.maxAsked, in.MaxNumberOfMessages)
+	}
+	f.mu.Unlock()
+	return f.fakeSQS.ReceiveMessage(ctx, in, opts...)
+}
+
+func TestConsumer_ReceivesOnlyWhatWorkersCanTake(t *testing.T) {
+	var bodies []string
+	for i := range 30 {
+		bodies = append(bodies, fmt.Sprint("m-", i))
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running := 0
+	h := func(ctx context.Context, _ string) error {
+		mu.Lock()
+		running++
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil
+	}
+	o := fastOptions() // 4 workers, 2 receivers
+	f := &countingSQS{fakeSQS: newFake(bodies...)}
+	f.busy = func() bool { mu.Lock(); defer mu.Unlock(); return running >= o.Workers }
+	c := New(f, h, o)
+	go func() {
+		// While the workers are busy, nothing more may be received: a message waiting
+		// for a worker would not be kept invisible.
+		testDeadline := time.After(5 * time.Second)
+		for !f.busy() {
+			select {
+			case <-testDeadline:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		f.mu.Lock()
+		left := len(f.pending)
+		f.mu.Unlock()
+		if left != len(bodies)-o.Workers {
+			t.Errorf("received %d messages with %d workers busy, want %d", len(bodies)-left, o.Workers, o.Workers)
+		}
+		close(release)
+	}()
+	runUntil(t, c, func() bool { return len(f.deletedSet()) == len(bodies) })
+	if len(f.deletedSet()) != len(bodies) {
+		t.Errorf("deleted %d messages, want %d", len(f.deletedSet()), len(bodies))
+	}
+	if f.maxAsked != 0 {
+		t.Errorf("asked for %d messages while every worker was busy, want no receive", f.maxAsked)
+	}
+}

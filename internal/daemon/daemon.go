@@ -32,6 +32,10 @@ import (
 // retries for about as long).
 const stallAfter = 2 * time.Minute
 
+// s3ReadTimeout is how long an object fetch may wait for S3 to send anything before it
+// fails and is retried.
+const s3ReadTimeout = 10 * time.Second
+
 // Deps are the clients the daemon talks through.
 type Deps struct {
 	S3    warmer.ObjectGetter
@@ -51,7 +55,7 @@ func Connect(ctx context.Context, cfg config.Config) (Deps, error) {
 		return Deps{}, &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(cfg.RedisURL), Allowed: err.Error()}
 	}
 	return Deps{
-		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle),
+		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle, awsclient.ReadTimeout(s3ReadTimeout)),
 		SQS:   awsclient.NewSQS(awsCfg),
 		Redis: rdb,
 	}, nil

@@ -2,9 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/s3cache/s3cache/internal/consumer"
@@ -23,9 +28,10 @@ type Handler struct {
 }
 
 // Handle applies every event of a message body. It returns nil when the message may be
-// deleted, an error wrapping consumer.ErrPoison when it can never be processed, and any
-// other error when it should be retried. Events are idempotent, so a retry after a
-// partial success is harmless.
+// deleted, an error wrapping consumer.ErrPoison when it can never be processed, one
+// wrapping consumer.ErrUnavailable when Redis or S3 is down (the message is held until
+// it is back), and any other error when it should be retried. Events are idempotent, so
+// a retry after a partial success is harmless.
 func (h *Handler) Handle(ctx context.Context, body string) error {
 	events, err := s3event.Parse([]byte(body))
 	if err != nil {
@@ -70,7 +76,7 @@ func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
 				stage = we.Stage
 			}
 			metrics.Errors.WithLabelValues(stage).Inc()
-			return fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err)
+			return unavailable(stage, fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err))
 		}
 		outcome = string(o)
 		switch o {
@@ -87,7 +93,7 @@ func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
 		if err != nil {
 			count("error")
 			metrics.Errors.WithLabelValues("redis").Inc()
-			return fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err)
+			return unavailable("redis", fmt.Errorf("apply %s s3://%s/%s: %w", e.Name, e.Bucket, e.Key, err))
 		}
 		outcome = string(warmer.Duplicate)
 		if applied {
@@ -104,4 +110,29 @@ func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
 	h.Log.Debug("event applied", zap.String("event", e.Name), zap.String("bucket", e.Bucket),
 		zap.String("key", e.Key), zap.String("sequencer", e.Sequencer), zap.String("outcome", outcome))
 	return nil
+}
+
+// unavailable wraps err with consumer.ErrUnavailable when it says that a dependency is
+// down rather than that this event cannot be applied, so that the consumer holds the
+// message until the dependency is back instead of letting it drift to the dead-letter
+// queue: a Redis error without a reply (refused, reset, timed out) or with a reply that
+// says the server cannot serve now (LOADING, READONLY, CLUSTERDOWN, TRYAGAIN, …), and an
+// S3 error the SDK itself would retry (5xx, throttling, broken connections, timeouts).
+// Other errors (S3 AccessDenied, a key holding another type) are about the event.
+func unavailable(stage string, err error) error {
+	down := false
+	switch stage {
+	case "redis":
+		var reply redis.Error
+		down = !errors.As(err, &reply) ||
+			redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) ||
+			redis.IsTryAgainError(err) || redis.IsMasterDownError(err) || redis.IsMaxClientsError(err) ||
+			redis.IsOOMError(err) || redis.IsNoReplicasError(err) || strings.HasPrefix(reply.Error(), "BUSY ")
+	case "fetch":
+		down = retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+	}
+	if down {
+		return fmt.Errorf("%w: %w", consumer.ErrUnavailable, err)
+	}
+	return err
 }

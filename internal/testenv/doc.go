@@ -5,7 +5,14 @@
 //
 //   - StartRedis, StartRedisTLS and StartRedisCluster run Debian's redis-server;
 //   - StartSQS runs goaws (v0.5.4) as a separate process;
-//   - StartS3 serves gofakes3 (in memory) from an httptest server in the test process.
+//   - StartS3 serves gofakes3 (in memory) from an httptest server in the test process;
+//   - StartRedisClusterWithReplicas adds a replica to each master of a cluster, for
+//     failover tests.
+//
+// Fault injectors sit between a client under test and a server: StartTCPProxy runs a
+// toxiproxy proxy (latency, resets, black holes, refused connections) in front of any
+// TCP server such as Redis, and StartFaultProxy an HTTP proxy in front of the S3 or SQS
+// server that answers errors, delays, hangs, resets connections or drops replies.
 //
 // When a server binary is missing the helper skips the test with a message naming the
 // install command (scripts/install-test-deps.sh, which `make test` runs). With CI=true in
