@@ -52,3 +52,10 @@ systemd-check:
 
 cfn-check:
 	$(GO) test -count=1 -v ./cfn/
+
+# make bench  the benchmark against real local servers: one table (BENCHMARKS.md explains
+# it); make bench QUICK=1 for a one-minute run, BENCHFLAGS=--json for JSON. Not part of
+# make test or CI.
+.PHONY: bench
+bench: deps
+	$(GO) run ./cmd/s3cache-bench $(if $(QUICK),--quick) $(BENCHFLAGS)

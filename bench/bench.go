@@ -1,0 +1,322 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/config"
+)
+
+// Size is one object size of the end-to-end runs and how many objects (and events) a
+// run at that size has.
+type Size struct {
+	Bytes   int `json:"object_bytes"`
+	Objects int `json:"objects"`
+}
+
+// ParseSizes reads a list such as "1KiB:10000,64KiB:10000,1MiB:1000".
+func ParseSizes(list string) ([]Size, error) {
+	var sizes []Size
+	for _, item := range strings.Split(list, ",") {
+		b, n, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok {
+			return nil, fmt.Errorf("%q: want SIZE:COUNT, e.g. 64KiB:10000", item)
+		}
+		bytes, err := parseBytes(b)
+		if err != nil {
+			return nil, err
+		}
+		count, err := strconv.Atoi(n)
+		if err != nil || count < 1 {
+			return nil, fmt.Errorf("%q: want a count of 1 or more objects", item)
+		}
+		sizes = append(sizes, Size{Bytes: bytes, Objects: count})
+	}
+	return sizes, nil
+}
+
+func (s Size) String() string { return humanBytes(s.Bytes) + "×" + strconv.Itoa(s.Objects) }
+
+// Options say what to run. Zero values take the defaults in brackets (Full).
+type Options struct {
+	Sizes          []Size        // [1 KiB×10000, 64 KiB×10000, 1 MiB×1000]
+	Workers        int           // S3CACHE_WORKERS of the daemon and the stages' concurrency [16]
+	SteadyRate     int           // events per second of the steady run [500]
+	SteadyDuration time.Duration // [20s]
+	SteadySize     int           // object size of the steady run [1 KiB]
+	QueryCount     int           // Redis GETs per query measurement [10000]
+	QueryS3Count   int           // S3 GETs per query measurement [2000]
+	Rounds         int           // repetitions of the S3 and Redis stage measurements; medians are reported [3]
+	// QueryRounds is how often each query method runs, alternating; medians are
+	// reported [7]. Latencies of one GET at a time vary by ±20% from run to run on a
+	// small VM, so more rounds than for the rates.
+	QueryRounds int
+	BinDir         string        // the programs already built there (see buildBinaries); empty: go build them
+	// PprofDir, when set, runs a profiled s3cached (bench/profiled) that writes its CPU
+	// and allocation profiles and SQS call counts there. Its figures are not comparable.
+	PprofDir string
+	Log      io.Writer // progress; nil: none
+}
+
+// Full are the default options: the runs BENCHMARKS.md reports.
+var Full = Options{
+	Sizes:          []Size{{1 << 10, 10000}, {64 << 10, 10000}, {1 << 20, 1000}},
+	Workers:        config.Defaults().Workers,
+	SteadyRate:     500,
+	SteadyDuration: 20 * time.Second,
+	SteadySize:     1 << 10,
+	QueryCount:     10000,
+	QueryS3Count:   2000,
+	Rounds:         3,
+	QueryRounds:    7,
+}
+
+// Quick is a shorter run (about a minute) with the same shape: fewer objects, a shorter
+// steady run, fewer GETs.
+var Quick = Options{
+	Sizes:          []Size{{1 << 10, 2000}, {64 << 10, 2000}, {1 << 20, 200}},
+	Workers:        config.Defaults().Workers,
+	SteadyRate:     500,
+	SteadyDuration: 5 * time.Second,
+	SteadySize:     1 << 10,
+	QueryCount:     2000,
+	QueryS3Count:   500,
+	Rounds:         3,
+	QueryRounds:    5,
+}
+
+func (o Options) withDefaults() Options {
+	if len(o.Sizes) == 0 {
+		o.Sizes = Full.Sizes
+	}
+	if o.Workers <= 0 {
+		o.Workers = Full.Workers
+	}
+	if o.SteadyRate <= 0 {
+		o.SteadyRate = Full.SteadyRate
+	}
+	if o.SteadyDuration <= 0 {
+		o.SteadyDuration = Full.SteadyDuration
+	}
+	if o.SteadySize <= 0 {
+		o.SteadySize = Full.SteadySize
+	}
+	if o.QueryCount <= 1 {
+		o.QueryCount = Full.QueryCount
+	}
+	if o.QueryS3Count <= 1 {
+		o.QueryS3Count = Full.QueryS3Count
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = Full.Rounds
+	}
+	if o.QueryRounds <= 0 {
+		o.QueryRounds = Full.QueryRounds
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// receivers is the number of receive loops the daemon runs for workers workers: the
+// consumer's default (internal/consumer.New).
+func receivers(workers int) int { return max(2, (workers+9)/10) }
+
+// Run starts the servers (through tb: a testing.T, or a testenv.Standalone in a
+// program), builds and runs the daemon and the CLI, and returns the report.
+func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
+	o = o.withDefaults()
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
+	started := time.Now()
+
+	logf("building s3cached, s3cache and the benchmark's helpers")
+	bins, err := buildBinaries(ctx, tb.TempDir(), o.BinDir, o.PprofDir != "")
+	if err != nil {
+		return nil, err
+	}
+	s, err := startServers(ctx, tb, bins, o.PprofDir, logf)
+	if err != nil {
+		return nil, err
+	}
+	w, err := watchWrites(ctx, s.rdb)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	queueURL, _ := s.sqs.CreateQueue(tb, "bench", 30*time.Second, 0)
+
+	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
+	statBefore, _ := readProcStat()
+	rep := &Report{
+		Machine:   describeMachine(ctx, s),
+		Workers:   o.Workers,
+		Receivers: receivers(o.Workers),
+		Rounds:    o.Rounds,
+		Profiled:  o.PprofDir != "",
+	}
+	settings := daemonSettings()
+	for i, size := range o.Sizes {
+		if i > 0 {
+			if err := s.restartS3(ctx); err != nil {
+				return nil, err
+			}
+		}
+		r, err := runSize(ctx, s, w, queueURL, size, o, settings, i == 0, logf)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", size, err)
+		}
+		rep.Sizes = append(rep.Sizes, r)
+	}
+
+	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+		return nil, err
+	}
+	logf("steady: %d events/s of %s for %v", o.SteadyRate, humanBytes(o.SteadySize), o.SteadyDuration)
+	st, err := steady(ctx, s, w, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, o.Workers)
+	if err != nil {
+		return nil, err
+	}
+	logf("steady: SQS alone at %d messages/s", o.SteadyRate)
+	if st.SQSLag, err = sqsLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, receivers(o.Workers)); err != nil {
+		return nil, err
+	}
+	logf("steady: SQS through the daemon's consumer at %d messages/s", o.SteadyRate)
+	if st.ConsumerLag, err = consumerLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, o.Workers); err != nil {
+		return nil, err
+	}
+	rep.Steady = st
+
+	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+		return nil, err
+	}
+	logf("query overhead: %d Redis and %d S3 GETs, %d rounds", o.QueryCount, o.QueryS3Count, o.QueryRounds)
+	if rep.Query, err = queryOverhead(ctx, s, o.QueryCount, o.QueryS3Count, o.QueryRounds); err != nil {
+		return nil, err
+	}
+	rep.evaluate()
+	rep.Elapsed = time.Since(started)
+	other := (machineProcessSeconds() - busyBefore) - (s.ourCPU() - oursBefore)
+	cpuTotal := time.Since(busyAt).Seconds() * float64(runtime.NumCPU())
+	rep.Background = max(0, other) / cpuTotal
+	if statAfter, err := readProcStat(); err == nil {
+		rep.Steal = (statAfter.steal - statBefore.steal).Seconds() / cpuTotal
+	}
+	return rep, nil
+}
+
+// daemonSettings are the store settings s3cached runs with by default.
+func daemonSettings() cache.Settings {
+	d := config.Defaults()
+	return cache.Settings{TTL: d.TTL, TTLJitter: d.TTLJitter, TombstoneTTL: d.TombstoneTTL}
+}
+
+// runSize measures the stage limits and the end-to-end run for one object size.
+func runSize(ctx context.Context, s *servers, w *writeWatcher, queueURL string, size Size, o Options,
+	settings cache.Settings, first bool, logf func(string, ...any)) (SizeReport, error) {
+	r := SizeReport{Size: size}
+	objs := newObjectSet("e2e/"+strconv.Itoa(size.Bytes)+"/", size.Objects, size.Bytes)
+	logf("%s: uploading %d objects", humanBytes(size.Bytes), size.Objects)
+	if err := upload(ctx, s.s3.client, objs, 8); err != nil {
+		return r, err
+	}
+
+	logf("%s: S3 stage, %d rounds", humanBytes(size.Bytes), o.Rounds)
+	var s3Runs []Rate
+	for range o.Rounds {
+		var rate Rate
+		err := s.metered(&rate, func() (err error) {
+			rate, err = s3Stage(ctx, s.s3.client, objs, o.Workers)
+			return err
+		})
+		if err != nil {
+			return r, err
+		}
+		s3Runs = append(s3Runs, rate)
+	}
+	r.S3 = median(s3Runs)
+
+	logf("%s: Redis stage, %d rounds", humanBytes(size.Bytes), o.Rounds)
+	var puts, pipes, hsets, hpipes []Rate
+	for range o.Rounds {
+		st, err := measureRedis(ctx, s.redis.URL, settings, size.Objects, size.Bytes, o.Workers, s.metered)
+		if err != nil {
+			return r, err
+		}
+		puts, pipes = append(puts, st.Put), append(pipes, st.PutPipelined)
+		hsets, hpipes = append(hsets, st.HSet), append(hpipes, st.HSetPipeline)
+	}
+	r.Redis = redisStage{Put: median(puts), PutPipelined: median(pipes), HSet: median(hsets), HSetPipeline: median(hpipes)}
+
+	logf("%s: SQS stage on %d queued events", humanBytes(size.Bytes), size.Objects)
+	events, err := createdEvents(objs)
+	if err != nil {
+		return r, err
+	}
+	if err := fillQueue(ctx, s.sqs.Client, queueURL, events); err != nil {
+		return r, err
+	}
+	err = s.metered(&r.SQS, func() (err error) {
+		r.SQS, err = sqsStage(ctx, s.sqs.Client, queueURL, size.Objects, receivers(o.Workers))
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	if first {
+		// The message sizes do not depend on the object size: once is enough.
+		logf("%s: SQS through the daemon's consumer, no-op handler", humanBytes(size.Bytes))
+		if err := fillQueue(ctx, s.sqs.Client, queueURL, events); err != nil {
+			return r, err
+		}
+		var c Rate
+		err := s.metered(&c, func() (err error) {
+			c, err = consumerStage(ctx, s.sqs.Client, queueURL, size.Objects, o.Workers)
+			return err
+		})
+		if err != nil {
+			return r, err
+		}
+		r.SQSConsumer = &c
+	}
+	if err := waitEmpty(ctx, s.sqs.Client, queueURL, 30*time.Second); err != nil {
+		return r, err
+	}
+
+	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+		return r, err
+	}
+	logf("%s: end to end, %d events", humanBytes(size.Bytes), size.Objects)
+	if r.E2E, err = endToEnd(ctx, s, w, queueURL, objs, o.Workers, 10*time.Minute); err != nil {
+		return r, err
+	}
+	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+		return r, err
+	}
+	r.derive(o.Workers)
+	logf("%s: %.0f events/s end to end; bound %.0f (SQS %.0f, S3 %.0f, Redis %.0f)",
+		humanBytes(size.Bytes), r.E2E.PerSecond, r.Bound, r.SQS.PerSecond, r.S3.PerSecond, r.Redis.Put.PerSecond)
+	return r, nil
+}
+
+// metered runs f, which sets *r, and adds to *r the CPU time each process used meanwhile.
+func (s *servers) metered(r *Rate, f func() error) error {
+	m := s.meter(0)
+	before := m.sample()
+	if err := f(); err != nil {
+		return err
+	}
+	cpu := since(before, m.sample())
+	r.CPUPer1000 = make(map[string]float64, len(cpu))
+	for name, sec := range cpu {
+		r.CPUPer1000[name] = sec / float64(r.Ops) * 1000
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun_Smoke runs every part of the benchmark on a few objects, so that the code
+// does not rot between `make bench` runs. It checks that figures come out, never what
+// they are: timings are not assertions.
+func TestRun_Smoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and builds the commands")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := Options{
+		Sizes:          []Size{{Bytes: 1 << 10, Objects: 40}, {Bytes: 8 << 10, Objects: 20}},
+		Workers:        4,
+		SteadyRate:     40,
+		SteadyDuration: time.Second,
+		QueryCount:     40,
+		QueryS3Count:   20,
+		Rounds:         1,
+		QueryRounds:    1,
+	}
+	if testing.Verbose() {
+		o.Log = os.Stderr
+	}
+	rep, err := Run(ctx, t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for i, s := range rep.Sizes {
+		if s.E2E.Events != o.Sizes[i].Objects || s.E2E.PerSecond <= 0 {
+			t.Errorf("size %v: end to end %+v, want %d events at a rate > 0", o.Sizes[i], s.E2E, o.Sizes[i].Objects)
+		}
+		if s.Bound <= 0 || s.SQS.PerSecond <= 0 || s.S3.PerSecond <= 0 || s.Redis.Put.PerSecond <= 0 || s.Redis.PutPipelined.PerSecond <= 0 {
+			t.Errorf("size %v: stage rates SQS %v S3 %v Put %v pipelined %v, bound %v: want all > 0",
+				o.Sizes[i], s.SQS.PerSecond, s.S3.PerSecond, s.Redis.Put.PerSecond, s.Redis.PutPipelined.PerSecond, s.Bound)
+		}
+		if s.E2E.Usage.PeakRSS <= 0 || s.E2E.Usage.CPUSeconds <= 0 {
+			t.Errorf("size %v: daemon usage %+v, want RSS and CPU > 0", o.Sizes[i], s.E2E.Usage)
+		}
+	}
+	if rep.Sizes[0].SQSConsumer == nil {
+		t.Error("no consumer stage on the first size")
+	}
+	if got := rep.Steady.Lag.Count; got != o.SteadyRate {
+		t.Errorf("steady lag samples: got %d, want %d", got, o.SteadyRate)
+	}
+	if rep.Steady.SQSLag.Count != o.SteadyRate || rep.Steady.ConsumerLag.Count != o.SteadyRate {
+		t.Errorf("SQS lag samples: got %d alone and %d through the consumer, want %d",
+			rep.Steady.SQSLag.Count, rep.Steady.ConsumerLag.Count, o.SteadyRate)
+	}
+	q := rep.Query
+	if q.RedisCLI <= 0 || q.RedisBare <= 0 || q.RedisBenchmark <= 0 || q.S3CLI <= 0 || q.S3Bare <= 0 {
+		t.Errorf("query overhead %+v: want every p50 > 0", q)
+	}
+	if len(rep.Targets) != 1+1+len(o.Sizes)+2 {
+		t.Errorf("targets: got %d (%+v)", len(rep.Targets), rep.Targets)
+	}
+
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| **1 KiB**", "| **8 KiB**", "ratio to bound", "upload→cache lag", "query redis / bare loop"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON does not read back: %v", err)
+	}
+	if back.Sizes[0].E2E.Events != rep.Sizes[0].E2E.Events {
+		t.Errorf("JSON round trip: got %d events, want %d", back.Sizes[0].E2E.Events, rep.Sizes[0].E2E.Events)
+	}
+	t.Logf("\n%s", table.String())
+}
+
+func TestParseSizes(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []Size
+		wantErr bool
+	}{
+		{"1KiB:10000,64KiB:10000,1MiB:1000", []Size{{1 << 10, 10000}, {64 << 10, 10000}, {1 << 20, 1000}}, false},
+		{"512:3", []Size{{512, 3}}, false},
+		{" 2K:5 , 1M:1", []Size{{2 << 10, 5}, {1 << 20, 1}}, false},
+		{"1KiB", nil, true},
+		{"1KiB:0", nil, true},
+		{"xKiB:5", nil, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseSizes(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseSizes(%q): error %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseSizes(%q): got %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1500: "-1,500"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d): got %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestSince(t *testing.T) {
+	before := map[string]time.Duration{"machine": 10 * time.Second, "daemon": 0, "redis": time.Second}
+	after := map[string]time.Duration{"machine": 14 * time.Second, "daemon": 2 * time.Second, "redis": 2 * time.Second}
+	got := since(before, after)
+	want := map[string]float64{"machine": 4, "daemon": 2, "redis": 1, "other": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("since: got %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,254 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/s3cache/s3cache/internal/awsclient"
+	"github.com/s3cache/s3cache/internal/testenv"
+)
+
+// binaries are the programs the benchmark runs as processes of their own.
+type binaries struct {
+	daemon   string // s3cached
+	cli      string // s3cache
+	s3server string // bench/s3server
+	bareloop string // bench/bareloop
+	profiled string // bench/profiled, for --pprof
+}
+
+// buildBinaries builds s3cached, s3cache, the S3 server and the bare query loops into
+// dir, or, when from is set, uses the ones already there.
+func buildBinaries(ctx context.Context, dir, from string, profiled bool) (binaries, error) {
+	if from != "" {
+		b := binaries{
+			daemon:   filepath.Join(from, "s3cached"),
+			cli:      filepath.Join(from, "s3cache"),
+			s3server: filepath.Join(from, "s3server"),
+			bareloop: filepath.Join(from, "bareloop"),
+		}
+		need := []string{b.daemon, b.cli, b.s3server, b.bareloop}
+		if profiled {
+			b.daemon = filepath.Join(from, "profiled")
+			need = append(need, b.daemon)
+		}
+		for _, p := range need {
+			if _, err := os.Stat(p); err != nil {
+				return binaries{}, fmt.Errorf("--bin %s: %w (it must hold s3cached, s3cache, s3server and bareloop, and profiled for --pprof)", from, err)
+			}
+		}
+		return b, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return binaries{}, err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+		"./cmd/s3cached", "./cmd/s3cache", "./bench/s3server", "./bench/bareloop", "./bench/profiled")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return buildBinaries(ctx, "", dir, profiled)
+}
+
+// moduleRoot returns the directory holding go.mod, found from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory: run the benchmark from the repository")
+		}
+		dir = parent
+	}
+}
+
+// servers are the real local servers of one benchmark: redis-server, goaws and the S3
+// server process.
+type servers struct {
+	redis *testenv.Redis
+	sqs   *testenv.SQS
+	s3    *s3Server
+	rdb   *redis.Client // for the benchmark's own commands
+	bins  binaries
+	dir   string
+	// pprofDir, when set, receives the profiles of a profiled daemon (bench/profiled).
+	pprofDir string
+	logf     func(format string, args ...any)
+}
+
+// startServers starts Redis and SQS through testenv (tb fails on a missing server) and
+// the S3 server process.
+func startServers(ctx context.Context, tb testing.TB, bins binaries, pprofDir string, logf func(string, ...any)) (*servers, error) {
+	s := &servers{bins: bins, dir: tb.TempDir(), pprofDir: pprofDir, logf: logf}
+	s.redis = testenv.StartRedis(tb)
+	s.sqs = testenv.StartSQS(tb)
+	opts, err := redis.ParseURL(s.redis.URL)
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 64
+	s.rdb = redis.NewClient(opts)
+	tb.Cleanup(func() { _ = s.rdb.Close() })
+	// The benchmark learns when each entry is written from keyspace notifications of
+	// hash commands (HSET in the store's scripts).
+	if err := s.rdb.ConfigSet(ctx, "notify-keyspace-events", "Eh").Err(); err != nil {
+		return nil, fmt.Errorf("enable keyspace notifications: %w", err)
+	}
+	if err := s.restartS3(ctx); err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { s.s3.stop() })
+	return s, nil
+}
+
+// restartS3 replaces the S3 server with a new, empty one, so that each object size
+// starts from a server holding only its own objects.
+func (s *servers) restartS3(ctx context.Context) error {
+	if s.s3 != nil {
+		s.s3.stop()
+	}
+	srv, err := startS3Server(ctx, s.bins.s3server, filepath.Join(s.dir, "s3server.log"))
+	if err != nil {
+		return err
+	}
+	s.s3 = srv
+	return nil
+}
+
+// awsEnv is the environment that points an SDK program at the local servers.
+func (s *servers) awsEnv() []string {
+	return append(testenv.AWSEnv(nil, s.sqs), "AWS_ENDPOINT_URL_S3="+s.s3.endpoint)
+}
+
+// s3Server is the S3 server process (bench/s3server).
+type s3Server struct {
+	endpoint string
+	client   *s3.Client
+	proc     *process
+}
+
+func startS3Server(ctx context.Context, bin, logPath string) (*s3Server, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(cmd)
+	if err != nil {
+		return nil, err
+	}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		for sc.Scan() {
+		}
+	}()
+	var l string
+	select {
+	case l = <-line:
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+	}
+	endpoint, ok := strings.CutPrefix(l, "listening ")
+	if !ok {
+		p.kill()
+		return nil, fmt.Errorf("start %s: it did not say where it listens (see %s)", bin, logPath)
+	}
+	s := &s3Server{endpoint: endpoint, proc: p, client: awsclient.NewS3(testenv.AWSConfig(endpoint), true)}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.client.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		p.kill()
+		return nil, fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	return s, nil
+}
+
+func (s *s3Server) stop() { s.proc.kill() }
+
+// process is a child process that dies with the benchmark.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // how it ended; set before done is closed
+}
+
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the process at once and waits for it.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop sends SIGTERM and waits up to within for the process to exit, then kills it.
+func (p *process) stop(within time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(within):
+		p.kill()
+		return fmt.Errorf("%s did not exit within %v of SIGTERM", filepath.Base(p.cmd.Path), within)
+	}
+}
+
+// newSQSClient returns an SQS client for the local server, built as the daemon builds
+// its own.
+func newSQSClient(endpoint string) *sqs.Client {
+	return awsclient.NewSQS(testenv.AWSConfig(endpoint))
+}

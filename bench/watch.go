@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// writeWatcher learns when cache entries are written, from Redis keyspace notifications
+// of hash commands: the store's scripts HSET every entry they write, and Redis publishes
+// the key on __keyevent@0__:hset as the script runs. Only keys with the watched prefix
+// are recorded, each with the time its first write was seen.
+type writeWatcher struct {
+	ps *redis.PubSub
+
+	mu      sync.Mutex
+	prefix  string
+	written map[string]time.Time
+	want    int
+	reached chan struct{} // closed when len(written) reaches want
+}
+
+func watchWrites(ctx context.Context, rdb *redis.Client) (*writeWatcher, error) {
+	ps := rdb.Subscribe(ctx, "__keyevent@0__:hset")
+	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
+		ps.Close()
+		return nil, fmt.Errorf("subscribe to keyspace notifications: %w", err)
+	}
+	w := &writeWatcher{ps: ps, written: map[string]time.Time{}}
+	go w.loop(ctx)
+	return w, nil
+}
+
+func (w *writeWatcher) loop(ctx context.Context) {
+	for {
+		msg, err := w.ps.ReceiveMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil || strings.Contains(err.Error(), "closed") {
+				return
+			}
+			continue
+		}
+		now := time.Now()
+		w.mu.Lock()
+		if w.prefix != "" && strings.HasPrefix(msg.Payload, w.prefix) {
+			if _, seen := w.written[msg.Payload]; !seen {
+				w.written[msg.Payload] = now
+				if len(w.written) == w.want && w.reached != nil {
+					close(w.reached)
+					w.reached = nil
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// expect starts recording the keys that begin with prefix, forgetting earlier ones; the
+// returned channel is closed once n of them have been written.
+func (w *writeWatcher) expect(prefix string, n int) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.prefix = prefix
+	w.written = make(map[string]time.Time, n)
+	w.want = n
+	w.reached = make(chan struct{})
+	return w.reached
+}
+
+// count returns how many watched keys have been written.
+func (w *writeWatcher) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.written)
+}
+
+// times returns when each watched key was first written.
+func (w *writeWatcher) times() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]time.Time, len(w.written))
+	for k, t := range w.written {
+		out[k] = t
+	}
+	return out
+}
+
+func (w *writeWatcher) close() { _ = w.ps.Close() }
