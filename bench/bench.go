@@ -58,7 +58,7 @@ type Options struct {
 	// reported [7]. Latencies of one GET at a time vary by ±20% from run to run on a
 	// small VM, so more rounds than for the rates.
 	QueryRounds int
-	BinDir         string        // the programs already built there (see buildBinaries); empty: go build them
+	BinDir      string // the programs already built there (see buildBinaries); empty: go build them
 	// PprofDir, when set, runs a profiled s3cached (bench/profiled) that writes its CPU
 	// and allocation profiles and SQS call counts there. Its figures are not comparable.
 	PprofDir string

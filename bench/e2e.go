@@ -168,7 +168,7 @@ type Steady struct {
 	// ConsumerLag is the queue through the daemon's consumer, no-op handler: from the
 	// send until a worker has the message.
 	ConsumerLag Latency `json:"consumer_lag"`
-	Usage  usage   `json:"usage"`
+	Usage       usage   `json:"usage"`
 }
 
 // pace calls f(i) for i in [0, n) at rate per second from now, on up to conc goroutines,
