@@ -33,11 +33,11 @@ func ParseSizes(list string) ([]Size, error) {
 		if err != nil {
 			return nil, err
 		}
-		count, err := strconv.Atoi(n)
-		if err != nil || count < 1 {
+		objects, err := strconv.Atoi(n)
+		if err != nil || objects < 1 {
 			return nil, fmt.Errorf("%q: want a count of 1 or more objects", item)
 		}
-		sizes = append(sizes, Size{Bytes: bytes, Objects: count})
+		sizes = append(sizes, Size{Bytes: bytes, Objects: objects})
 	}
 	return sizes, nil
 }

@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	quick := fs.Bool("quick", false, "fewer objects and GETs, a 5s steady run (about a minute in all)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of the table")
+	save := fs.String("save", "", "also write the report as JSON to `FILE`")
 	sizes := fs.String("sizes", "", "object sizes and counts of the end-to-end runs, e.g. `1KiB:10000,64KiB:10000,1MiB:1000`")
 	workers := fs.Int("workers", 0, "S3CACHE_WORKERS of the daemon, and the stages' concurrency (default 16)")
 	rate := fs.Int("rate", 0, "events per second of the steady run (default 500)")
@@ -127,6 +128,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if runErr != nil {
 		return runErr
+	}
+	if *save != "" {
+		f, err := os.Create(*save)
+		if err != nil {
+			return err
+		}
+		err = rep.WriteJSON(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("--save: %w", err)
+		}
 	}
 	if *asJSON {
 		return rep.WriteJSON(stdout)
