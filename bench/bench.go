@@ -146,11 +146,6 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := watchWrites(ctx, s.rdb)
-	if err != nil {
-		return nil, err
-	}
-	defer w.close()
 	queueURL, _ := s.sqs.CreateQueue(tb, "bench", 30*time.Second, 0)
 
 	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
@@ -169,7 +164,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
-		r, err := runSize(ctx, s, w, queueURL, size, o, settings, i == 0, logf)
+		r, err := runSize(ctx, s, queueURL, size, o, settings, i == 0, logf)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", size, err)
 		}
@@ -180,7 +175,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: %d events/s of %s for %v", o.SteadyRate, humanBytes(o.SteadySize), o.SteadyDuration)
-	st, err := steady(ctx, s, w, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, o.Workers)
+	st, err := steady(ctx, s, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, o.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +214,7 @@ func daemonSettings() cache.Settings {
 }
 
 // runSize measures the stage limits and the end-to-end run for one object size.
-func runSize(ctx context.Context, s *servers, w *writeWatcher, queueURL string, size Size, o Options,
+func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Options,
 	settings cache.Settings, first bool, logf func(string, ...any)) (SizeReport, error) {
 	r := SizeReport{Size: size}
 	objs := newObjectSet("e2e/"+strconv.Itoa(size.Bytes)+"/", size.Objects, size.Bytes)
@@ -294,7 +289,7 @@ func runSize(ctx context.Context, s *servers, w *writeWatcher, queueURL string, 
 		return r, err
 	}
 	logf("%s: end to end, %d events", humanBytes(size.Bytes), size.Objects)
-	if r.E2E, err = endToEnd(ctx, s, w, queueURL, objs, o.Workers, 10*time.Minute); err != nil {
+	if r.E2E, err = endToEnd(ctx, s, queueURL, objs, o.Workers, 10*time.Minute); err != nil {
 		return r, err
 	}
 	if err := s.rdb.FlushAll(ctx).Err(); err != nil {

@@ -47,9 +47,12 @@ func (s *servers) meter(daemonPID int) cpuMeter {
 }
 
 // endToEnd fills the queue with one created event per object of o (uploaded already),
-// then starts s3cached and waits until every entry is in Redis.
-func endToEnd(ctx context.Context, s *servers, w *writeWatcher, queueURL string, o *objectSet, workers int, timeout time.Duration) (E2E, error) {
+// then starts s3cached on an empty Redis and waits until every entry is there.
+func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, workers int, timeout time.Duration) (E2E, error) {
 	n := len(o.keys)
+	if keys, err := s.rdb.DBSize(ctx).Result(); err != nil || keys != 0 {
+		return E2E{}, fmt.Errorf("redis holds %d keys before the run (%v): want none", keys, err)
+	}
 	bodies, err := createdEvents(o)
 	if err != nil {
 		return E2E{}, err
@@ -58,7 +61,6 @@ func endToEnd(ctx context.Context, s *servers, w *writeWatcher, queueURL string,
 		return E2E{}, err
 	}
 	bodies = nil
-	reached := w.expect(redisKey(o.prefix), n)
 	before := s.meter(0).sample()
 	before["daemon"] = 0 // it does not exist yet
 	start := time.Now()
@@ -67,20 +69,17 @@ func endToEnd(ctx context.Context, s *servers, w *writeWatcher, queueURL string,
 		return E2E{}, err
 	}
 	defer d.kill()
-	select {
-	case <-reached:
-	case <-d.done:
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last, err := waitKeys(waitCtx, s.rdb, int64(n), d.done)
+	switch {
+	case errors.Is(err, errStopped):
 		return E2E{}, fmt.Errorf("s3cached exited (%v); log: %s", d.err, d.logTail())
-	case <-time.After(timeout):
-		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis; log: %s", timeout, w.count(), n, d.logTail())
-	case <-ctx.Done():
-		return E2E{}, ctx.Err()
-	}
-	var last time.Time
-	for _, t := range w.times() {
-		if t.After(last) {
-			last = t
-		}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		keys, _ := s.rdb.DBSize(ctx).Result()
+		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis; log: %s", timeout, keys, n, d.logTail())
+	case err != nil:
+		return E2E{}, err
 	}
 	elapsed := last.Sub(start)
 	u, err := measureUsage(s, d, before, n)
@@ -215,8 +214,13 @@ func pace(ctx context.Context, n, rate, conc int, f func(i int)) float64 {
 
 // steady runs s3cached on an empty queue, then uploads and announces rate objects of size
 // bytes per second for duration.
-func steady(ctx context.Context, s *servers, w *writeWatcher, queueURL string, rate int, duration time.Duration, size, workers int) (Steady, error) {
+func steady(ctx context.Context, s *servers, queueURL string, rate int, duration time.Duration, size, workers int) (Steady, error) {
 	n := int(float64(rate) * duration.Seconds())
+	w, err := watchWrites(ctx, s.rdb)
+	if err != nil {
+		return Steady{}, err
+	}
+	defer w.close()
 	o := newObjectSet("steady/"+strconv.Itoa(size)+"/", n, size)
 	d, err := s.startDaemon(queueURL, workers, "steady")
 	if err != nil {

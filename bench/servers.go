@@ -111,11 +111,6 @@ func startServers(ctx context.Context, tb testing.TB, bins binaries, pprofDir st
 	opts.PoolSize = 64
 	s.rdb = redis.NewClient(opts)
 	tb.Cleanup(func() { _ = s.rdb.Close() })
-	// The benchmark learns when each entry is written from keyspace notifications of
-	// hash commands (HSET in the store's scripts).
-	if err := s.rdb.ConfigSet(ctx, "notify-keyspace-events", "Eh").Err(); err != nil {
-		return nil, fmt.Errorf("enable keyspace notifications: %w", err)
-	}
 	if err := s.restartS3(ctx); err != nil {
 		return nil, err
 	}

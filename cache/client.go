@@ -14,6 +14,11 @@ import (
 // clusterStateReload is how often a cluster client reloads the slot map while it is used.
 const clusterStateReload = 2 * time.Second
 
+// resp is the protocol version the clients speak unless the URL asks for another
+// (?protocol=3). RESP2 says all the store needs, and with RESP3 go-redis checks the
+// connection for push notifications around every command: 2% of the daemon's CPU.
+const resp = 2
+
 // ClientOptions says how to reach Redis.
 type ClientOptions struct {
 	URL     string // redis:// or rediss:// (TLS), user and password in the URL
@@ -36,6 +41,9 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		// once a minute; until then every command for those slots fails. Reload it
 		// every few seconds while commands flow: one CLUSTER SLOTS each time.
 		opts.ClusterStateReloadInterval = clusterStateReload
+		if opts.Protocol == 0 {
+			opts.Protocol = resp
+		}
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(o.URL)
@@ -44,6 +52,9 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	}
 	opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
 	opts.DialTimeout = 5 * time.Second
+	if opts.Protocol == 0 {
+		opts.Protocol = resp
+	}
 	return redis.NewClient(opts), nil
 }
 

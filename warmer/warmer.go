@@ -43,11 +43,25 @@ type Store interface {
 
 var _ Store = (*cache.Store)(nil)
 
+// CheckFirstBytes is the object size from which the daemon's warmer asks Redis for the
+// entry's sequencer before it fetches (Warmer.CheckFirst). A duplicate or older event
+// needs no GET, since Put would discard what it fetched, but asking costs a Redis round
+// trip for every event, and duplicates are rare: S3 sends few, and a redelivery follows
+// only a failure. The question pays for itself only where a wasted GET is expensive.
+// Below this size, a profile of the daemon shows the round trip costing 7% of its CPU
+// and a fifth of Redis's per event; a wasted GET of a small object costs little more
+// than the round trip would.
+const CheckFirstBytes = 256 << 10
+
 // Warmer writes created objects into the cache.
 type Warmer struct {
 	S3             ObjectGetter
 	Store          Store
 	MaxObjectBytes int64
+	// CheckFirst is the announced size from which Apply asks the store for the entry's
+	// sequencer and skips the fetch of a duplicate or older event; 0: for every event.
+	// Smaller objects are fetched and the store's conditional write discards them.
+	CheckFirst int64
 }
 
 // Error is a failure of one stage ("fetch" from S3 or "redis"); the event should be retried.
@@ -62,10 +76,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // Apply caches the object of a created event.
 func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 	// A duplicate or older event needs no S3 GET: Put would discard what it fetched.
-	if cur, ok, err := w.Store.Seq(ctx, e.Bucket, e.Key); err != nil {
-		return "", &Error{Stage: "redis", Err: err}
-	} else if ok && !supersedes(e.Sequencer, cur) {
-		return Duplicate, nil
+	if e.Size >= w.CheckFirst {
+		if cur, ok, err := w.Store.Seq(ctx, e.Bucket, e.Key); err != nil {
+			return "", &Error{Stage: "redis", Err: err}
+		} else if ok && !supersedes(e.Sequencer, cur) {
+			return Duplicate, nil
+		}
 	}
 	if e.Size > w.MaxObjectBytes {
 		return w.evict(ctx, e, TooLarge)

@@ -51,13 +51,20 @@ func (s *fakeStore) Seq(_ context.Context, _, key string) (string, bool, error) 
 	return v, ok, nil
 }
 
+// Put and Evict apply the store script's rule: only a newer sequencer replaces the entry.
 func (s *fakeStore) Put(_ context.Context, _, key, seq string, o cache.Object) (bool, error) {
+	if cur, ok := s.seq[key]; ok && !supersedes(seq, cur) {
+		return false, nil
+	}
 	s.put[key] = o
 	s.seq[key] = seq
 	return true, nil
 }
 
 func (s *fakeStore) Evict(_ context.Context, _, key, seq string) (bool, error) {
+	if cur, ok := s.seq[key]; ok && !supersedes(seq, cur) {
+		return false, nil
+	}
 	s.evicted[key] = seq
 	s.seq[key] = seq
 	return true, nil
@@ -138,6 +145,59 @@ func TestWarmer_Apply(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWarmer_CheckFirst: only events announcing an object of at least CheckFirst bytes
+// ask the store first and skip the fetch of a duplicate; smaller ones are fetched and
+// the conditional write discards them. Either way nothing older replaces the entry.
+func TestWarmer_CheckFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		size      int64
+		seq       string
+		want      Outcome
+		wantCalls int
+		wantSeqs  int // Seq calls
+	}{
+		{"SmallDuplicateFetched", 99, "02", Duplicate, 1, 0},
+		{"SmallOlderFetched", 99, "01", Duplicate, 1, 0},
+		{"SmallNewer", 99, "03", Written, 1, 0},
+		{"LargeDuplicateSkipsFetch", 100, "02", Duplicate, 0, 1},
+		{"LargeOlderSkipsFetch", 100, "01", Duplicate, 0, 1},
+		{"LargeNewer", 100, "03", Written, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &countingStore{fakeStore: newStore()}
+			store.seq["k"] = "02"
+			store.put["k"] = cache.Object{Body: []byte("old")}
+			s3c := &fakeS3{get: func(string) (*s3.GetObjectOutput, error) { return object("hello", 5), nil }}
+			w := &Warmer{S3: s3c, Store: store, MaxObjectBytes: 1000, CheckFirst: 100}
+			got, err := w.Apply(context.Background(), created("k", tc.seq, tc.size))
+			if err != nil || got != tc.want {
+				t.Fatalf("Apply(size %d, seq %s): got %q, %v; want %q", tc.size, tc.seq, got, err, tc.want)
+			}
+			if s3c.calls != tc.wantCalls || store.seqCalls != tc.wantSeqs {
+				t.Errorf("GetObject calls %d, Seq calls %d; want %d and %d", s3c.calls, store.seqCalls, tc.wantCalls, tc.wantSeqs)
+			}
+			wantBody := "old"
+			if tc.want == Written {
+				wantBody = "hello"
+			}
+			if b := string(store.put["k"].Body); b != wantBody {
+				t.Errorf("entry body %q, want %q", b, wantBody)
+			}
+		})
+	}
+}
+
+type countingStore struct {
+	*fakeStore
+	seqCalls int
+}
+
+func (s *countingStore) Seq(ctx context.Context, bucket, key string) (string, bool, error) {
+	s.seqCalls++
+	return s.fakeStore.Seq(ctx, bucket, key)
 }
 
 func TestWarmer_RedisErrorIsRedisStage(t *testing.T) {

@@ -39,20 +39,26 @@ func Load(ctx context.Context) (aws.Config, error) {
 }
 
 // NewS3 returns an S3 client. pathStyle selects path-style addressing, which local S3
-// servers need; optFns (such as ReadTimeout) apply after.
+// servers need; optFns (such as Downloader) apply after.
 func NewS3(cfg aws.Config, pathStyle bool, optFns ...func(*s3.Options)) *s3.Client {
 	return s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
 		o.UsePathStyle = pathStyle
 	}}, optFns...)...)
 }
 
-// ReadTimeout makes an S3 client give up on a connection that has sent nothing for d,
-// so that a server (or a network path) that goes silent fails the request, which is
-// then retried, instead of hanging it forever: the SDK sets no such timeout for S3. It
-// is for clients that download; an upload lasting longer than d would fail.
-func ReadTimeout(d time.Duration) func(*s3.Options) {
+// Downloader tunes an S3 client for conns concurrent object fetches. It keeps up to
+// conns idle connections to the endpoint: the SDK keeps 10 per host, so with more
+// fetches at once some would dial a new connection for every GET. And it gives up on a
+// connection that has sent nothing for readTimeout, so that a server (or a network
+// path) that goes silent fails the request, which is then retried, instead of hanging
+// it forever: the SDK sets no such timeout for S3. An upload lasting longer than
+// readTimeout would fail, so it is for clients that download.
+func Downloader(conns int, readTimeout time.Duration) func(*s3.Options) {
 	return func(o *s3.Options) {
-		o.HTTPClient = awshttp.NewBuildableClient().WithReadTimeout(d)
+		o.HTTPClient = awshttp.NewBuildableClient().WithReadTimeout(readTimeout).
+			WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, conns)
+			})
 	}
 }
 

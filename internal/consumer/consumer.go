@@ -10,9 +10,11 @@
 // its receive count. Any other error is retried in place for a while, then left for
 // redelivery.
 //
-// Receivers take worker slots before they receive, so every message received is in a
-// worker's hands at once and kept invisible; while every worker is busy (or holding
-// messages through an outage) nothing more is received.
+// The consumer holds at most S3CACHE_WORKERS messages plus one batch read ahead:
+// receivers take slots before they receive, so that while every worker is busy (or
+// holding messages through an outage) and the batch ahead waits, nothing more is
+// received. Every message is kept invisible from the moment it is received, whether a
+// worker has it yet or not.
 package consumer
 
 import (
@@ -43,18 +45,22 @@ var ErrPoison = errors.New("message cannot be processed; left for the dead-lette
 // received meanwhile to the dead-letter queue.
 var ErrUnavailable = errors.New("dependency unavailable")
 
-// Waits that let batches fill under load. Under load, workers free up one at a time and
-// handled messages arrive one at a time: receiving as soon as one worker is free, or
-// deleting as soon as one message is done, would make a ReceiveMessage and a
-// DeleteMessageBatch call per message instead of one per ten. Neither wait delays
-// anything when the consumer is idle: every slot is free then, and a lone deletion only
-// waits to be sent.
+// How messages are batched under load. Workers free up one at a time and handled
+// messages arrive one at a time: receiving as soon as one slot is free, or deleting as
+// soon as one message is done, would make a ReceiveMessage and a DeleteMessageBatch call
+// per message instead of one per ten, and every call costs the queue and the daemon
+// alike. Neither wait delays anything when the consumer is idle: every slot is free
+// then, and a lone deletion only waits to be sent.
 const (
+	// readAhead is how many messages may wait for a worker: one batch, received while
+	// the workers are still busy, so that a worker that frees up finds a message at once
+	// rather than waiting for a receive, and so that receives can wait for a full batch.
+	readAhead = 10
 	// receiveFill is how long a receiver holding fewer slots than a full batch waits
-	// for more workers to free up before it receives.
-	receiveFill = 5 * time.Millisecond
+	// for more to free up before it receives.
+	receiveFill = 20 * time.Millisecond
 	// deleteFill is how long a deletion waits for others to share its batch.
-	deleteFill = 10 * time.Millisecond
+	deleteFill = 50 * time.Millisecond
 )
 
 // Handler processes one message body. It returns nil when the message may be deleted.
@@ -91,7 +97,7 @@ type Consumer struct {
 	log     *zap.Logger
 	visible int32 // the queue's visibility timeout, seconds
 
-	sem      chan struct{} // worker slots
+	sem      chan struct{} // slots: one per message held, Workers + readAhead
 	failures atomic.Int64  // consecutive failures (receive or handle); 0 when healthy
 	beats    []atomic.Int64
 }
@@ -124,7 +130,7 @@ func New(client SQS, h Handler, o Options) *Consumer {
 		handle: h,
 		o:      o,
 		log:    o.Log,
-		sem:    make(chan struct{}, o.Workers),
+		sem:    make(chan struct{}, o.Workers+readAhead),
 		beats:  make([]atomic.Int64, o.Receivers),
 	}
 }
@@ -205,12 +211,13 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	// A fixed pool of workers rather than a goroutine per message: a worker's stack has
 	// grown, once, to what the SDK's deep call chains need, where a new goroutine grows
 	// (copies) its stack several times for every message.
-	work := make(chan types.Message, c.o.Workers) // each message holds a slot of sem
+	work := make(chan held, cap(c.sem)) // each message holds a slot of sem
 	var receivers, workers sync.WaitGroup
 	for range c.o.Workers {
 		workers.Go(func() {
-			for m := range work {
-				c.process(workCtx, m, acks)
+			for h := range work {
+				c.process(workCtx, h.Message, acks)
+				h.stop()
 				metrics.InFlight.Dec()
 				<-c.sem
 			}
@@ -220,7 +227,7 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 		receivers.Add(1)
 		go func() {
 			defer receivers.Done()
-			c.receiveLoop(ctx, i, work)
+			c.receiveLoop(ctx, workCtx, i, work)
 		}()
 	}
 	receivers.Wait()
@@ -237,10 +244,18 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	return nil
 }
 
-func (c *Consumer) receiveLoop(ctx context.Context, i int, work chan<- types.Message) {
+// held is a received message and the stop of its visibility extension.
+type held struct {
+	types.Message
+	stop func()
+}
+
+// receiveLoop receives messages for the slots it reserves until ctx is done. The
+// messages are kept invisible under workCtx, which outlives ctx while they drain.
+func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- held) {
 	for ctx.Err() == nil {
 		c.beats[i].Store(time.Now().UnixNano())
-		slots := c.reserve(ctx, i, min(10, c.o.Workers))
+		slots := c.reserve(ctx, i, min(10, cap(c.sem)))
 		if slots == 0 {
 			return
 		}
@@ -272,12 +287,12 @@ func (c *Consumer) receiveLoop(ctx context.Context, i int, work chan<- types.Mes
 		}
 		for _, m := range msgs {
 			metrics.InFlight.Inc()
-			work <- m // never blocks: a slot was reserved for it
+			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
 		}
 	}
 }
 
-// reserve waits for a free worker slot, then takes up to most-1 more, waiting at most
+// reserve waits for a free slot, then takes up to most-1 more, waiting at most
 // receiveFill for them, and returns how many it took; 0 when ctx is done first. Waiting
 // for busy workers is not a stall: the loop's heartbeat stays fresh meanwhile.
 func (c *Consumer) reserve(ctx context.Context, i, most int) int {
@@ -308,11 +323,9 @@ func (c *Consumer) reserve(ctx context.Context, i, most int) int {
 	}
 }
 
-// process handles one message, retrying transient failures in place while keeping the
-// message invisible, and queues its deletion on success.
+// process handles one message, retrying transient failures in place (the message is
+// kept invisible meanwhile), and queues its deletion on success.
 func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- string) {
-	stop := c.keepInvisible(ctx, m)
-	defer stop()
 	body := aws.ToString(m.Body)
 	for attempt := 1; ; attempt++ {
 		err := c.handle(ctx, body)
@@ -349,7 +362,8 @@ func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- str
 }
 
 // keepInvisible extends the message's visibility timeout every half timeout until stop is
-// called, so that a slow fetch or a retry is not delivered to another worker meanwhile.
+// called, so that a message waiting for a worker, a slow fetch or a retry is not
+// delivered to another consumer meanwhile.
 func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
 	period := time.Duration(c.visible) * time.Second / 2
 	var (

@@ -293,24 +293,27 @@ func TestConsumer_HoldsMessagesWhileUnavailable(t *testing.T) {
 	}
 }
 
-// countingSQS records the largest batch asked for while every worker is busy.
+// countingSQS records the largest batch asked for while full reports that the consumer
+// holds all it may.
 type countingSQS struct {
 	*fakeSQS
-	busy     func() bool
+	full     func() bool
 	mu       sync.Mutex
 	maxAsked int32
 }
 
 func (f *countingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	f.mu.Lock()
-	if f.busy() {
+	if f.full() {
 		f.maxAsked = max(f.maxAsked, in.MaxNumberOfMessages)
 	}
 	f.mu.Unlock()
 	return f.fakeSQS.ReceiveMessage(ctx, in, opts...)
 }
 
-func TestConsumer_ReceivesOnlyWhatWorkersCanTake(t *testing.T) {
+// TestConsumer_ReadsAheadOneBatch: while every worker is busy, the consumer receives one
+// batch more and then nothing, and keeps the messages waiting for a worker invisible.
+func TestConsumer_ReadsAheadOneBatch(t *testing.T) {
 	var bodies []string
 	for i := range 30 {
 		bodies = append(bodies, fmt.Sprint("m-", i))
@@ -329,34 +332,41 @@ func TestConsumer_ReceivesOnlyWhatWorkersCanTake(t *testing.T) {
 		return nil
 	}
 	o := fastOptions() // 4 workers, 2 receivers
+	limit := o.Workers + readAhead
 	f := &countingSQS{fakeSQS: newFake(bodies...)}
-	f.busy = func() bool { mu.Lock(); defer mu.Unlock(); return running >= o.Workers }
+	f.vt = "1" // extensions every 500ms
+	received := func() int { f.fakeSQS.mu.Lock(); defer f.fakeSQS.mu.Unlock(); return len(bodies) - len(f.pending) }
+	busy := func() bool { mu.Lock(); defer mu.Unlock(); return running >= o.Workers }
+	f.full = func() bool { return busy() && received() >= limit }
 	c := New(f, h, o)
 	go func() {
-		// While the workers are busy, nothing more may be received: a message waiting
-		// for a worker would not be kept invisible.
+		defer close(release)
 		testDeadline := time.After(5 * time.Second)
-		for !f.busy() {
+		for !f.full() {
 			select {
 			case <-testDeadline:
+				t.Errorf("received %d messages, want %d held with %d workers busy", received(), limit, o.Workers)
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-		f.mu.Lock()
-		left := len(f.pending)
-		f.mu.Unlock()
-		if left != len(bodies)-o.Workers {
-			t.Errorf("received %d messages with %d workers busy, want %d", len(bodies)-left, o.Workers, o.Workers)
+		time.Sleep(700 * time.Millisecond) // more than one extension period
+		if got := received(); got != limit {
+			t.Errorf("received %d messages with %d workers busy, want %d (one batch ahead)", got, o.Workers, limit)
 		}
-		close(release)
+		f.fakeSQS.mu.Lock()
+		defer f.fakeSQS.mu.Unlock()
+		for _, m := range bodies[:limit] {
+			if f.extensions["rh-"+m] == 0 {
+				t.Errorf("message %s (held, maybe waiting for a worker) was not kept invisible", m)
+			}
+		}
 	}()
 	runUntil(t, c, func() bool { return len(f.deletedSet()) == len(bodies) })
 	if len(f.deletedSet()) != len(bodies) {
 		t.Errorf("deleted %d messages, want %d", len(f.deletedSet()), len(bodies))
 	}
 	if f.maxAsked != 0 {
-		t.Errorf("asked for %d messages while every worker was busy, want no receive", f.maxAsked)
+		t.Errorf("asked for %d messages while holding %d, want no receive", f.maxAsked, limit)
 	}
 }

@@ -55,7 +55,7 @@ func Connect(ctx context.Context, cfg config.Config) (Deps, error) {
 		return Deps{}, &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(cfg.RedisURL), Allowed: err.Error()}
 	}
 	return Deps{
-		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle, awsclient.ReadTimeout(s3ReadTimeout)),
+		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle, awsclient.Downloader(cfg.Workers, s3ReadTimeout)),
 		SQS:   awsclient.NewSQS(awsCfg),
 		Redis: rdb,
 	}, nil
@@ -78,7 +78,7 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 		TombstoneTTL: cfg.TombstoneTTL,
 	})
 	h := &Handler{
-		Warmer:      &warmer.Warmer{S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes},
+		Warmer:      &warmer.Warmer{S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes, CheckFirst: warmer.CheckFirstBytes},
 		Invalidator: &invalidator.Invalidator{Store: store},
 		Cached:      cfg.Cached,
 		Log:         log,
