@@ -71,6 +71,7 @@ func run() error {
 	defer deps.Redis.Close()
 	counted := &countingSQS{SQS: deps.SQS}
 	deps.SQS = counted
+	daemon.TuneGC(cfg)
 	if err := daemon.New(cfg, log, deps).Run(ctx); err != nil {
 		return err
 	}
