@@ -61,6 +61,14 @@ const (
 	receiveFill = 20 * time.Millisecond
 	// deleteFill is how long a deletion waits for others to share its batch.
 	deleteFill = 50 * time.Millisecond
+	// receivePause is how long a receiver waits after a partial batch (the queue had
+	// fewer messages than it asked for) while another receiver is in a long poll. That
+	// one takes whatever arrives meanwhile, so the pause costs no latency and spares a
+	// call that would carry a message or two. And the receivers do not poll in step:
+	// on a queue whose long polls look for new messages only now and then (goaws: every
+	// 100 ms), receivers that all drain the queue and poll again at once would all wait
+	// for the same next look, where now one of them returns every few milliseconds.
+	receivePause = 10 * time.Millisecond
 )
 
 // Handler processes one message body. It returns nil when the message may be deleted.
@@ -99,6 +107,7 @@ type Consumer struct {
 
 	sem      chan struct{} // slots: one per message held, Workers + readAhead
 	failures atomic.Int64  // consecutive failures (receive or handle); 0 when healthy
+	polling  atomic.Int32  // receivers in a ReceiveMessage call
 	beats    []atomic.Int64
 }
 
@@ -259,6 +268,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 		if slots == 0 {
 			return
 		}
+		c.polling.Add(1)
 		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(c.o.QueueURL),
 			MaxNumberOfMessages: int32(slots),
@@ -267,6 +277,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 				types.MessageSystemAttributeNameApproximateReceiveCount,
 			},
 		})
+		c.polling.Add(-1)
 		var msgs []types.Message
 		if err == nil {
 			msgs = out.Messages[:min(len(out.Messages), slots)]
@@ -288,6 +299,9 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 		for _, m := range msgs {
 			metrics.InFlight.Inc()
 			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
+		}
+		if len(msgs) > 0 && len(msgs) < slots && c.polling.Load() > 0 {
+			sleep(ctx, receivePause)
 		}
 	}
 }

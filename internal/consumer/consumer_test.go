@@ -370,3 +370,63 @@ func TestConsumer_ReadsAheadOneBatch(t *testing.T) {
 		t.Errorf("asked for %d messages while holding %d, want no receive", f.maxAsked, limit)
 	}
 }
+
+// trickleSQS answers every receive after 2ms with one message: a queue that always has
+// a message or two, never ten. It measures how long two receives were under way at once.
+type trickleSQS struct {
+	*fakeSQS
+	mu      sync.Mutex
+	calls   int
+	polling int
+	since   time.Time
+	overlap time.Duration // total time with two receives under way
+}
+
+func (f *trickleSQS) track(delta int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	if f.polling >= 2 {
+		f.overlap += now.Sub(f.since)
+	}
+	f.since = now
+	f.polling += delta
+	if delta > 0 {
+		f.calls++
+	}
+	return f.calls
+}
+
+func (f *trickleSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	n := f.track(1)
+	defer f.track(-1)
+	if !sleep(ctx, 2*time.Millisecond) {
+		return nil, ctx.Err()
+	}
+	return &sqs.ReceiveMessageOutput{Messages: []types.Message{{
+		MessageId: aws.String(fmt.Sprint(n)), ReceiptHandle: aws.String(fmt.Sprint("rh-", n)), Body: aws.String("m"),
+	}}}, nil
+}
+
+// TestConsumer_PausesAfterPartialBatches: while another receiver is polling, a receiver
+// that got fewer messages than it asked for waits receivePause before it asks again, so
+// that one receiver polls while the other waits rather than both polling in step.
+func TestConsumer_PausesAfterPartialBatches(t *testing.T) {
+	f := &trickleSQS{fakeSQS: newFake()}
+	o := fastOptions()
+	o.Workers = 20 // slots for two full batches at once: no receiver waits for slots
+	c := New(f, func(context.Context, string) error { return nil }, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := c.Run(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Without the pause both receivers are in a receive nearly all the time; with it,
+	// one of them waits 10ms after each of its 2ms receives.
+	if share := f.overlap.Seconds() / time.Since(start).Seconds(); share > 0.5 || f.calls < 10 {
+		t.Errorf("two receives under way %.0f%% of the time (%d receives), want under 50%%", share*100, f.calls)
+	}
+}
