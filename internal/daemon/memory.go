@@ -14,13 +14,17 @@ const (
 	// rather than twice (Go's default, 100): the SDK allocates about 30 KiB for every
 	// S3 GET, and collecting half as often saves about 7% of the daemon's CPU.
 	gcPercent = 200
-	// baseBytes is the memory the daemon needs besides the bodies it holds.
-	baseBytes = 64 << 20
+	// baseBytes is the Go memory the daemon may use besides the bodies it holds. The
+	// memory budget is 64 MiB plus one object per worker; the rest of the 64 MiB is for
+	// what the limit does not count (the program's code, memory the runtime has not yet
+	// returned to the kernel).
+	baseBytes = 48 << 20
 )
 
 // TuneGC sets the garbage collector for the configuration: GOGC 200, and a soft memory
-// limit of 64 MiB plus one object of S3CACHE_MAX_OBJECT_BYTES per worker, so that the
-// heap grows no further than the bodies in flight require. A GOGC or GOMEMLIMIT in the
+// limit of 48 MiB plus one object of S3CACHE_MAX_OBJECT_BYTES per worker, so that the
+// heap grows no further than the bodies in flight require and the resident set stays
+// within the budget of 64 MiB plus one object per worker. A GOGC or GOMEMLIMIT in the
 // environment takes precedence over either.
 func TuneGC(cfg config.Config) {
 	if os.Getenv("GOGC") == "" {
@@ -31,7 +35,7 @@ func TuneGC(cfg config.Config) {
 	}
 }
 
-// memoryBudget is 64 MiB plus one largest object per worker, at most math.MaxInt64.
+// memoryBudget is 48 MiB plus one largest object per worker, at most math.MaxInt64.
 func memoryBudget(cfg config.Config) int64 {
 	perWorker := max(cfg.MaxObjectBytes, 0)
 	if w := int64(cfg.Workers); w > 0 && perWorker > (math.MaxInt64-baseBytes)/w {

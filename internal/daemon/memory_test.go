@@ -14,8 +14,8 @@ func TestMemoryBudget(t *testing.T) {
 		maxBytes int64
 		want     int64
 	}{
-		{16, 1 << 20, 80 << 20},
-		{4, 512 << 20, 64<<20 + 4*512<<20},
+		{16, 1 << 20, 64 << 20},
+		{4, 512 << 20, 48<<20 + 4*512<<20},
 		{1 << 40, 512 << 20, math.MaxInt64},
 	} {
 		cfg := config.Defaults()
