@@ -53,7 +53,7 @@ type Options struct {
 	SteadySize     int           // object size of the steady run [1 KiB]
 	QueryCount     int           // Redis GETs per query measurement [10000]
 	QueryS3Count   int           // S3 GETs per query measurement [2000]
-	Rounds         int           // repetitions of the S3 and Redis stage measurements; medians are reported [3]
+	Rounds         int           // repetitions of the stage measurements and end-to-end runs; medians are reported [3]
 	// QueryRounds is how often each query method runs, alternating; medians are
 	// reported [7]. Latencies of one GET at a time vary by ±20% from run to run on a
 	// small VM, so more rounds than for the rates.
@@ -288,13 +288,19 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 		return r, err
 	}
-	logf("%s: end to end, %d events", humanBytes(size.Bytes), size.Objects)
-	if r.E2E, err = endToEnd(ctx, s, queueURL, objs, o.Workers, 10*time.Minute); err != nil {
-		return r, err
+	logf("%s: end to end, %d events, %d rounds", humanBytes(size.Bytes), size.Objects, o.Rounds)
+	var runs []E2E
+	for range o.Rounds {
+		e, err := endToEnd(ctx, s, queueURL, objs, o.Workers, 10*time.Minute)
+		if err != nil {
+			return r, err
+		}
+		runs = append(runs, e)
+		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+			return r, err
+		}
 	}
-	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
-		return r, err
-	}
+	r.E2E = medianRun(runs)
 	r.derive(o.Workers)
 	logf("%s: %.0f events/s end to end; bound %.0f (SQS %.0f, S3 %.0f, Redis %.0f)",
 		humanBytes(size.Bytes), r.E2E.PerSecond, r.Bound, r.SQS.PerSecond, r.S3.PerSecond, r.Redis.Put.PerSecond)
@@ -302,7 +308,9 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 }
 
 // metered runs f, which sets *r, and adds to *r the CPU time each process used meanwhile.
+// The benchmark collects its own garbage first, so that f does not pay for earlier work.
 func (s *servers) metered(r *Rate, f func() error) error {
+	runtime.GC()
 	m := s.meter(0)
 	before := m.sample()
 	if err := f(); err != nil {

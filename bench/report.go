@@ -249,7 +249,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("bound = 1/(1/SQS + 1/S3 + 1/Redis Put), events/s", perSize(func(s SizeReport) string { return count(round(s.Bound)) }), "")
 	row("slowest stage, events/s", perSize(func(s SizeReport) string { return s.Slowest + " " + count(round(s.SlowestRate)) }), "")
 
-	row("**End to end**: queue filled, then s3cached started; until every entry is in Redis", nil, "")
+	row(fmt.Sprintf("**End to end**: queue filled, then s3cached started; until every entry is in Redis (median of %d runs)", r.Rounds), nil, "")
 	row("events/s", perSize(func(s SizeReport) string { return count(round(s.E2E.PerSecond)) }), "")
 	row("MB/s", perSize(func(s SizeReport) string { return fmt.Sprintf("%.1f", s.E2E.MBPerSec) }), "")
 	row("ratio to bound", perSize(func(s SizeReport) string { return pct(s.RatioBound) }), target("end-to-end"))
