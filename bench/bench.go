@@ -12,6 +12,7 @@ import (
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/config"
+	"github.com/s3cache/s3cache/internal/consumer"
 )
 
 // Size is one object size of the end-to-end runs and how many objects (and events) a
@@ -126,10 +127,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// receivers is the number of receive loops the daemon runs for workers workers: the
-// consumer's default (internal/consumer.New).
-func receivers(workers int) int { return max(2, (workers+9)/10) }
-
 // Run starts the servers (through tb: a testing.T, or a testenv.Standalone in a
 // program), builds and runs the daemon and the CLI, and returns the report.
 func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
@@ -153,7 +150,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	rep := &Report{
 		Machine:   describeMachine(ctx, s),
 		Workers:   o.Workers,
-		Receivers: receivers(o.Workers),
+		Receivers: consumer.DefaultReceivers(o.Workers),
 		Rounds:    o.Rounds,
 		Profiled:  o.PprofDir != "",
 	}
@@ -180,7 +177,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: SQS alone at %d messages/s", o.SteadyRate)
-	if st.SQSLag, err = sqsLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, receivers(o.Workers)); err != nil {
+	if st.SQSLag, err = sqsLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, consumer.DefaultReceivers(o.Workers)); err != nil {
 		return nil, err
 	}
 	logf("steady: SQS through the daemon's consumer at %d messages/s", o.SteadyRate)
@@ -223,9 +220,18 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 		return r, err
 	}
 
-	logf("%s: S3 stage, %d rounds", humanBytes(size.Bytes), o.Rounds)
-	var s3Runs []Rate
-	for range o.Rounds {
+	events, err := createdEvents(objs)
+	if err != nil {
+		return r, err
+	}
+	// The rounds interleave the stages and the end-to-end run, so that a change in the
+	// machine's speed (a shared VM's neighbours) affects the bound and the end-to-end
+	// rate alike; the report takes the median of each.
+	var s3Runs, sqsRuns, puts, pipes, hsets, hpipes []Rate
+	var runs []E2E
+	for round := range o.Rounds {
+		logf("%s: round %d of %d: S3, Redis and SQS stages, then end to end (%d events)",
+			humanBytes(size.Bytes), round+1, o.Rounds, size.Objects)
 		var rate Rate
 		err := s.metered(&rate, func() (err error) {
 			rate, err = s3Stage(ctx, s.s3.client, objs, o.Workers)
@@ -235,62 +241,48 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 			return r, err
 		}
 		s3Runs = append(s3Runs, rate)
-	}
-	r.S3 = median(s3Runs)
 
-	logf("%s: Redis stage, %d rounds", humanBytes(size.Bytes), o.Rounds)
-	var puts, pipes, hsets, hpipes []Rate
-	for range o.Rounds {
 		st, err := measureRedis(ctx, s.redis.URL, settings, size.Objects, size.Bytes, o.Workers, s.metered)
 		if err != nil {
 			return r, err
 		}
 		puts, pipes = append(puts, st.Put), append(pipes, st.PutPipelined)
 		hsets, hpipes = append(hsets, st.HSet), append(hpipes, st.HSetPipeline)
-	}
-	r.Redis = redisStage{Put: median(puts), PutPipelined: median(pipes), HSet: median(hsets), HSetPipeline: median(hpipes)}
 
-	logf("%s: SQS stage on %d queued events", humanBytes(size.Bytes), size.Objects)
-	events, err := createdEvents(objs)
-	if err != nil {
-		return r, err
-	}
-	if err := fillQueue(ctx, s.sqs.Client, queueURL, events); err != nil {
-		return r, err
-	}
-	err = s.metered(&r.SQS, func() (err error) {
-		r.SQS, err = sqsStage(ctx, s.sqs.Client, queueURL, size.Objects, receivers(o.Workers))
-		return err
-	})
-	if err != nil {
-		return r, err
-	}
-	if first {
-		// The message sizes do not depend on the object size: once is enough.
-		logf("%s: SQS through the daemon's consumer, no-op handler", humanBytes(size.Bytes))
 		if err := fillQueue(ctx, s.sqs.Client, queueURL, events); err != nil {
 			return r, err
 		}
-		var c Rate
-		err := s.metered(&c, func() (err error) {
-			c, err = consumerStage(ctx, s.sqs.Client, queueURL, size.Objects, o.Workers)
+		err = s.metered(&rate, func() (err error) {
+			rate, err = sqsStage(ctx, s.sqs.Client, queueURL, size.Objects, consumer.DefaultReceivers(o.Workers))
 			return err
 		})
 		if err != nil {
 			return r, err
 		}
-		r.SQSConsumer = &c
-	}
-	if err := waitEmpty(ctx, s.sqs.Client, queueURL, 30*time.Second); err != nil {
-		return r, err
-	}
+		sqsRuns = append(sqsRuns, rate)
+		if first && round == 0 {
+			// The message sizes do not depend on the object size: once is enough.
+			logf("%s: SQS through the daemon's consumer, no-op handler", humanBytes(size.Bytes))
+			if err := fillQueue(ctx, s.sqs.Client, queueURL, events); err != nil {
+				return r, err
+			}
+			var c Rate
+			err := s.metered(&c, func() (err error) {
+				c, err = consumerStage(ctx, s.sqs.Client, queueURL, size.Objects, o.Workers)
+				return err
+			})
+			if err != nil {
+				return r, err
+			}
+			r.SQSConsumer = &c
+		}
+		if err := waitEmpty(ctx, s.sqs.Client, queueURL, 30*time.Second); err != nil {
+			return r, err
+		}
 
-	if err := s.rdb.FlushAll(ctx).Err(); err != nil {
-		return r, err
-	}
-	logf("%s: end to end, %d events, %d rounds", humanBytes(size.Bytes), size.Objects, o.Rounds)
-	var runs []E2E
-	for range o.Rounds {
+		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
+			return r, err
+		}
 		e, err := endToEnd(ctx, s, queueURL, objs, o.Workers, 10*time.Minute)
 		if err != nil {
 			return r, err
@@ -300,6 +292,8 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 			return r, err
 		}
 	}
+	r.S3, r.SQS = median(s3Runs), median(sqsRuns)
+	r.Redis = redisStage{Put: median(puts), PutPipelined: median(pipes), HSet: median(hsets), HSetPipeline: median(hpipes)}
 	r.E2E = medianRun(runs)
 	r.derive(o.Workers)
 	logf("%s: %.0f events/s end to end; bound %.0f (SQS %.0f, S3 %.0f, Redis %.0f)",

@@ -86,7 +86,7 @@ type SQS interface {
 type Options struct {
 	QueueURL  string
 	Workers   int           // messages processed at once [16]
-	Receivers int           // concurrent ReceiveMessage loops [1 per 10 workers, at least 2]
+	Receivers int           // concurrent ReceiveMessage loops [DefaultReceivers(Workers)]
 	WaitTime  time.Duration // long-poll wait [20s]
 	// Attempts is how often a failing message is tried before it is left for
 	// redelivery [5]; between attempts the worker backs off (1s, 2s, 4s, … ≤ MaxBackoff).
@@ -117,7 +117,7 @@ func New(client SQS, h Handler, o Options) *Consumer {
 		o.Workers = 16
 	}
 	if o.Receivers <= 0 {
-		o.Receivers = max(2, (o.Workers+9)/10)
+		o.Receivers = DefaultReceivers(o.Workers)
 	}
 	if o.WaitTime <= 0 {
 		o.WaitTime = 20 * time.Second
@@ -142,6 +142,13 @@ func New(client SQS, h Handler, o Options) *Consumer {
 		sem:    make(chan struct{}, o.Workers+readAhead),
 		beats:  make([]atomic.Int64, o.Receivers),
 	}
+}
+
+// DefaultReceivers is the number of receive loops for workers workers: enough to ask for
+// every slot (the workers' and the batch read ahead) in full batches at once, and at
+// least 2, so that one is polling while another handles its reply or pauses.
+func DefaultReceivers(workers int) int {
+	return max(2, (workers+readAhead+9)/10)
 }
 
 // Start checks that the queue answers and reads its visibility timeout.

@@ -430,3 +430,11 @@ func TestConsumer_PausesAfterPartialBatches(t *testing.T) {
 		t.Errorf("two receives under way %.0f%% of the time (%d receives), want under 50%%", share*100, f.calls)
 	}
 }
+
+func TestDefaultReceivers(t *testing.T) {
+	for workers, want := range map[int]int{1: 2, 4: 2, 16: 3, 20: 3, 21: 4, 100: 11} {
+		if got := DefaultReceivers(workers); got != want {
+			t.Errorf("DefaultReceivers(%d) = %d, want %d (slots %d in batches of 10)", workers, got, want, workers+readAhead)
+		}
+	}
+}
