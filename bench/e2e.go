@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,19 +34,7 @@ type E2E struct {
 }
 
 // medianRun returns the run with the median rate, its resource figures with it.
-func medianRun(runs []E2E) E2E {
-	s := slices.Clone(runs)
-	slices.SortStableFunc(s, func(a, b E2E) int {
-		switch {
-		case a.PerSecond < b.PerSecond:
-			return -1
-		case a.PerSecond > b.PerSecond:
-			return 1
-		}
-		return 0
-	})
-	return s[len(s)/2]
-}
+func medianRun(runs []E2E) E2E { return medianBy(runs, func(e E2E) float64 { return e.PerSecond }) }
 
 // redisKey is the cache key of an object key (no S3CACHE_KEY_PREFIX).
 func redisKey(key string) string { return bucket + ":" + key }

@@ -45,13 +45,16 @@ func newRate(n int, elapsed time.Duration, bytesPerOp int) Rate {
 }
 
 // median returns the run with the median rate.
-func median(runs []Rate) Rate {
+func median(runs []Rate) Rate { return medianBy(runs, func(r Rate) float64 { return r.PerSecond }) }
+
+// medianBy returns the element of runs with the median rate.
+func medianBy[T any](runs []T, rate func(T) float64) T {
 	s := slices.Clone(runs)
-	slices.SortFunc(s, func(a, b Rate) int {
-		switch {
-		case a.PerSecond < b.PerSecond:
+	slices.SortStableFunc(s, func(a, b T) int {
+		switch ra, rb := rate(a), rate(b); {
+		case ra < rb:
 			return -1
-		case a.PerSecond > b.PerSecond:
+		case ra > rb:
 			return 1
 		}
 		return 0
