@@ -58,7 +58,7 @@ var (
 		Help: "Failures by stage (receive, parse, fetch, redis, delete, visibility).",
 	}, []string{"stage"})
 
-	// InFlight is the number of messages being processed.
+	// InFlight is the number of messages held: being processed or waiting for a worker.
 	InFlight = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "s3cache_messages_in_flight",
 		Help: "SQS messages received and not yet finished.",
