@@ -1,71 +1,51 @@
 package bench
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/s3cache/s3cache/internal/testenv"
 )
 
 // daemonProc is a running s3cached.
 type daemonProc struct {
-	*process
-	name    string // of the run: e2e-1KiB, steady
-	http    string // host:port of /metrics and /readyz
-	logPath string
+	*testenv.Daemon
+	name string // of the run: e2e-1KiB, steady
 }
+
+// logLines is how many lines of a daemon's log an error shows.
+const logLines = 20
 
 // startDaemon starts s3cached for the run called name against the servers, with
 // S3CACHE_WORKERS=workers and otherwise the default configuration. It does not wait
-// for it to be ready.
-func (s *servers) startDaemon(queueURL string, workers int, name string) (*daemonProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	d := &daemonProc{name: name, http: addr, logPath: filepath.Join(s.dir, "s3cached-"+name+".log")}
-	logFile, err := os.Create(d.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(s.bins.daemon)
-	cmd.Env = append(cleanEnv(),
+// for it to be ready. When it cannot start, s.tb fails.
+func (s *servers) startDaemon(queueURL string, workers int, name string) *daemonProc {
+	env := append(cleanEnv(),
 		"S3CACHE_QUEUE_URL="+queueURL,
 		"S3CACHE_REDIS_URL="+s.redis.URL,
 		"S3CACHE_S3_PATH_STYLE=true",
-		"S3CACHE_HTTP_ADDR="+addr,
 		"S3CACHE_WORKERS="+strconv.Itoa(workers),
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
 	)
-	cmd.Env = append(cmd.Env, s.awsEnv()...)
+	env = append(env, s.awsEnv()...)
 	if s.pprofDir != "" {
-		cmd.Env = append(cmd.Env, "S3CACHE_BENCH_PPROF_DIR="+s.pprofDir, "S3CACHE_BENCH_RUN="+name)
+		env = append(env, "S3CACHE_BENCH_PPROF_DIR="+s.pprofDir, "S3CACHE_BENCH_RUN="+name)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := startProcess(cmd)
-	if err != nil {
-		return nil, err
-	}
-	d.process = p
-	return d, nil
+	d := testenv.StartDaemon(s.tb, s.bins.daemon, env, testenv.DaemonOptions{Name: "s3cached-" + name, LogLines: logLines})
+	return &daemonProc{Daemon: d, name: name}
 }
 
 // stopDaemon stops the daemon with SIGTERM, as systemd does, and, for a profiled
 // daemon, reports the SQS calls it made.
 func (s *servers) stopDaemon(d *daemonProc) error {
-	if err := d.stop(15 * time.Second); err != nil {
-		return fmt.Errorf("stop s3cached: %w", err)
+	if code := d.Stop(s.tb, syscall.SIGTERM, 15*time.Second); code != 0 {
+		return fmt.Errorf("stop s3cached: %w; log: %s", d.Err(), d.LogTail(logLines))
 	}
 	if s.pprofDir == "" {
 		return nil
@@ -102,69 +82,6 @@ func cleanEnv() []string {
 	return env
 }
 
-// waitReady waits until /readyz answers 200.
-func (d *daemonProc) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		code, body := d.get("/readyz")
-		if code == http.StatusOK {
-			return nil
-		}
-		if d.exited() || time.Now().After(deadline) {
-			return fmt.Errorf("s3cached not ready (/readyz %d %s); log: %s", code, strings.TrimSpace(body), d.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (d *daemonProc) get(path string) (int, string) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + d.http + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// metrics returns the samples of /metrics, by name with labels as exposed.
-func (d *daemonProc) metrics() (map[string]float64, error) {
-	code, body := d.get("/metrics")
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("/metrics: %d %s", code, body)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, nil
-}
-
-// logTail returns the last lines of the daemon's log.
-func (d *daemonProc) logTail() string {
-	b, err := os.ReadFile(d.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // usage is what a daemon used over a run.
 type usage struct {
 	PeakRSS    int64              `json:"peak_rss_bytes"`
@@ -179,13 +96,13 @@ type usage struct {
 func (d *daemonProc) checkMetrics(n int) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		m, err := d.metrics()
+		m, err := d.Metrics()
 		if err != nil {
 			return err
 		}
 		for k, v := range m {
 			if strings.HasPrefix(k, "s3cache_errors_total") && v > 0 {
-				return fmt.Errorf("s3cached counted errors: %s %v; log: %s", k, v, d.logTail())
+				return fmt.Errorf("s3cached counted errors: %s %v; log: %s", k, v, d.LogTail(logLines))
 			}
 		}
 		written := m[`s3cache_events_total{outcome="written",type="created"}`]

@@ -69,20 +69,17 @@ func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, wo
 	before := s.meter(0).sample()
 	before["daemon"] = 0 // it does not exist yet
 	start := time.Now()
-	d, err := s.startDaemon(queueURL, workers, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
-	if err != nil {
-		return E2E{}, err
-	}
-	defer d.kill()
+	d := s.startDaemon(queueURL, workers, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
+	defer d.Kill()
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last, err := waitKeys(waitCtx, s.rdb, int64(n), d.done)
+	last, err := waitKeys(waitCtx, s.rdb, int64(n), d.Done())
 	switch {
 	case errors.Is(err, errStopped):
-		return E2E{}, fmt.Errorf("s3cached exited (%v); log: %s", d.err, d.logTail())
+		return E2E{}, fmt.Errorf("s3cached exited (%v); log: %s", d.Err(), d.LogTail(logLines))
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		keys, _ := s.rdb.DBSize(ctx).Result()
-		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis; log: %s", timeout, keys, n, d.logTail())
+		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis; log: %s", timeout, keys, n, d.LogTail(logLines))
 	case err != nil:
 		return E2E{}, err
 	}
@@ -115,8 +112,8 @@ func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, wo
 // measureUsage reads the daemon's peak RSS and the CPU time every process used since
 // before, a sample of s.meter (with "daemon" 0 when the daemon started after it).
 func measureUsage(s *servers, d *daemonProc, before map[string]time.Duration, events int) (usage, error) {
-	after := s.meter(d.pid()).sample()
-	rss, err := peakRSS(d.pid())
+	after := s.meter(d.PID()).sample()
+	rss, err := peakRSS(d.PID())
 	if err != nil {
 		return usage{}, fmt.Errorf("daemon peak RSS: %w", err)
 	}
@@ -227,16 +224,11 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 	}
 	defer w.close()
 	o := newObjectSet("steady/"+strconv.Itoa(size)+"/", n, size)
-	d, err := s.startDaemon(queueURL, workers, "steady")
-	if err != nil {
-		return Steady{}, err
-	}
-	defer d.kill()
-	if err := d.waitReady(15 * time.Second); err != nil {
-		return Steady{}, err
-	}
+	d := s.startDaemon(queueURL, workers, "steady")
+	defer d.Kill()
+	d.WaitReady(s.tb, 15*time.Second)
 	reached := w.expect(redisKey(o.prefix), n)
-	before := s.meter(d.pid()).sample()
+	before := s.meter(d.PID()).sample()
 	base := nextSeqBase(n)
 	written := make([]time.Time, n)
 	var failed atomic.Value
@@ -260,10 +252,10 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 	}
 	select {
 	case <-reached:
-	case <-d.done:
-		return Steady{}, fmt.Errorf("s3cached exited (%v); log: %s", d.err, d.logTail())
+	case <-d.Done():
+		return Steady{}, fmt.Errorf("s3cached exited (%v); log: %s", d.Err(), d.LogTail(logLines))
 	case <-time.After(time.Minute):
-		return Steady{}, fmt.Errorf("a minute after the last upload only %d of %d entries are in Redis; log: %s", w.count(), n, d.logTail())
+		return Steady{}, fmt.Errorf("a minute after the last upload only %d of %d entries are in Redis; log: %s", w.count(), n, d.LogTail(logLines))
 	}
 	times := w.times()
 	lags := make([]time.Duration, n)

@@ -93,6 +93,7 @@ type servers struct {
 	rdb   *redis.Client // for the benchmark's own commands
 	bins  binaries
 	dir   string
+	tb    testing.TB // starts the daemons
 	// pprofDir, when set, receives the profiles of a profiled daemon (bench/profiled).
 	pprofDir string
 	logf     func(format string, args ...any)
@@ -101,7 +102,7 @@ type servers struct {
 // startServers starts Redis and SQS through testenv (tb fails on a missing server) and
 // the S3 server process.
 func startServers(ctx context.Context, tb testing.TB, bins binaries, pprofDir string, logf func(string, ...any)) (*servers, error) {
-	s := &servers{bins: bins, dir: tb.TempDir(), pprofDir: pprofDir, logf: logf}
+	s := &servers{bins: bins, dir: tb.TempDir(), tb: tb, pprofDir: pprofDir, logf: logf}
 	s.redis = testenv.StartRedis(tb)
 	s.sqs = testenv.StartSQS(tb)
 	opts, err := redis.ParseURL(s.redis.URL)
@@ -196,8 +197,7 @@ func (s *s3Server) stop() { s.proc.kill() }
 // process is a child process that dies with the benchmark.
 type process struct {
 	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // how it ended; set before done is closed
+	done chan struct{} // closed when it has exited
 }
 
 func startProcess(cmd *exec.Cmd) (*process, error) {
@@ -207,7 +207,7 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		_ = cmd.Wait()
 		close(p.done)
 	}()
 	return p, nil
@@ -215,31 +215,10 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // kill ends the process at once and waits for it.
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
-}
-
-// stop sends SIGTERM and waits up to within for the process to exit, then kills it.
-func (p *process) stop(within time.Duration) error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(within):
-		p.kill()
-		return fmt.Errorf("%s did not exit within %v of SIGTERM", filepath.Base(p.cmd.Path), within)
-	}
 }
 
 // newSQSClient returns an SQS client for the local server, built as the daemon builds

@@ -233,17 +233,17 @@ func TestBadInput(t *testing.T) {
 		got, ok := m["body"]
 		switch {
 		case body == "" && ok:
-			t.Errorf("%q: cached %q, want no body", shorten(key), shorten(got))
+			t.Errorf("%q: cached %q, want no body", testenv.Shorten(key), testenv.Shorten(got))
 		case body != "" && got != body:
-			t.Errorf("%q: cached %q (entry %v), want %q", shorten(key), shorten(got), shortMap(m), shorten(body))
+			t.Errorf("%q: cached %q (entry %v), want %q", testenv.Shorten(key), testenv.Shorten(got), testenv.ShortenMap(m), testenv.Shorten(body))
 		}
 	}
-	if n := d.metric(t, `s3cache_errors_total{stage="parse"}`); n < float64(len(wantDLQ)) {
+	if n := d.Metric(t, `s3cache_errors_total{stage="parse"}`); n < float64(len(wantDLQ)) {
 		t.Errorf("parse errors counted: %v, want ≥ %d", n, len(wantDLQ))
 	}
 
 	// Still alive and consuming.
-	if code, body := d.get("/healthz"); code != http.StatusOK {
+	if code, body := d.Get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz after the corpus: %d %s", code, body)
 	}
 	after := created("after the corpus.txt", []byte("still working"))

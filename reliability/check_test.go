@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/s3cache/s3cache/internal/testenv"
 )
 
 // checkOptions adjust the end check to the fault a test injected.
@@ -69,7 +71,7 @@ func (st *stack) check(t *testing.T, w *workload, o checkOptions) {
 			stale = append(stale, fmt.Sprintf("%q: removed from S3 but cached (%d bytes, seq %s)", key, len(body), m["seq"]))
 		case hasBody && (body != string(obj.body) || m["etag"] != etag || md5hex(body) != etag):
 			stale = append(stale, fmt.Sprintf("%q: cached %q (etag %s, seq %s), S3 has %q (etag %s, last event %s)",
-				key, shorten(body), m["etag"], m["seq"], shorten(string(obj.body)), etag, w.lastSeq[key]))
+				key, testenv.Shorten(body), m["etag"], m["seq"], testenv.Shorten(string(obj.body)), etag, w.lastSeq[key]))
 		case hasBody:
 			cached++
 		case len(m) > 0 && m["deleted"] != "1":
@@ -78,7 +80,7 @@ func (st *stack) check(t *testing.T, w *workload, o checkOptions) {
 			s := w.sent[key]
 			if s.seq == w.lastSeq[key] && s.at.After(o.lostUntil) {
 				lost = append(lost, fmt.Sprintf("%q: in S3 (etag %s, last event %s sent %s), not cached (entry %v)",
-					key, etag, w.lastSeq[key], s.at.Format("15:04:05.000"), shortMap(m)))
+					key, etag, w.lastSeq[key], s.at.Format("15:04:05.000"), testenv.ShortenMap(m)))
 			}
 		}
 	}
@@ -208,19 +210,4 @@ func report(t *testing.T, what string, problems []string) {
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-func shorten(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-func shortMap(m map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = shorten(v)
-	}
-	return out
 }

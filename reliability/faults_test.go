@@ -55,12 +55,12 @@ func streamWithFault(t *testing.T, st *stack, fault func()) *workload {
 }
 
 // waitReady waits until every daemon's /readyz answers want.
-func waitReady(t *testing.T, want int, timeout time.Duration, daemons ...*daemon) {
+func waitReady(t *testing.T, want int, timeout time.Duration, daemons ...*testenv.Daemon) {
 	t.Helper()
 	for _, d := range daemons {
 		testenv.Eventually(t, timeout, func() (bool, string) {
-			code, body := d.get("/readyz")
-			return code == want, fmt.Sprintf("%s /readyz: %d %s; want %d", d.name, code, body, want)
+			code, body := d.Get("/readyz")
+			return code == want, fmt.Sprintf("%s /readyz: %d %s; want %d", d.Name, code, body, want)
 		})
 	}
 }
@@ -220,7 +220,7 @@ func TestFault_SQSReceiveRepliesLost(t *testing.T) {
 
 // startBusyDaemon starts a daemon whose S3 GETs take 300ms, so that it always holds
 // messages mid-batch, then points the stack back at S3 for the daemons started after.
-func startBusyDaemon(t *testing.T, st *stack) *daemon {
+func startBusyDaemon(t *testing.T, st *stack) *testenv.Daemon {
 	t.Helper()
 	proxy := st.proxyS3()
 	proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Delay: 300 * time.Millisecond})
@@ -230,11 +230,11 @@ func startBusyDaemon(t *testing.T, st *stack) *daemon {
 }
 
 // waitMidBatch waits until d holds messages it has not finished.
-func waitMidBatch(t *testing.T, d *daemon) {
+func waitMidBatch(t *testing.T, d *testenv.Daemon) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		n := d.metric(t, "s3cache_messages_in_flight")
-		return n > 0, fmt.Sprintf("%s holds %v messages", d.name, n)
+		n := d.Metric(t, "s3cache_messages_in_flight")
+		return n > 0, fmt.Sprintf("%s holds %v messages", d.Name, n)
 	})
 }
 
@@ -246,8 +246,8 @@ func TestFault_DaemonTerminated(t *testing.T) {
 	w := streamWithFault(t, st, func() {
 		waitMidBatch(t, first)
 		// It stops receiving, finishes what it holds and exits 0.
-		if code := first.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
-			t.Errorf("%s exit code after SIGTERM: %d, want 0", first.name, code)
+		if code := first.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+			t.Errorf("%s exit code after SIGTERM: %d, want 0", first.Name, code)
 		}
 	})
 	st.check(t, w, checkOptions{})
@@ -261,7 +261,7 @@ func TestFault_DaemonKilled(t *testing.T) {
 	w := streamWithFault(t, st, func() {
 		waitMidBatch(t, first)
 		// What it held is redelivered to the other daemon after the visibility timeout.
-		first.stop(t, syscall.SIGKILL, 5*time.Second)
+		first.Stop(t, syscall.SIGKILL, 5*time.Second)
 	})
 	st.check(t, w, checkOptions{})
 }

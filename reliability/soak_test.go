@@ -60,13 +60,13 @@ func TestSoak(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			rss, err := dm.rssBytes()
-			g, gerr := dm.sample("go_goroutines")
-			if err != nil || gerr != nil {
+			rss, err := rssBytes(dm)
+			m, merr := dm.Metrics()
+			if err != nil || merr != nil {
 				continue
 			}
 			mu.Lock()
-			samples = append(samples, point{time.Since(start), rss, g})
+			samples = append(samples, point{time.Since(start), rss, m["go_goroutines"]})
 			mu.Unlock()
 		}
 	})

@@ -94,7 +94,7 @@ func TestDaemon_OutOfOrderNoResurrection(t *testing.T) {
 	h.send(put)
 	h.waitQueueEmpty()
 	if m := h.entry("k.txt"); m["deleted"] != "1" || m["body"] != "" || m["seq"] != del.Sequencer {
-		t.Errorf("after the older put: entry %v, want the tombstone with seq %s", shortMap(m), del.Sequencer)
+		t.Errorf("after the older put: entry %v, want the tombstone with seq %s", testenv.ShortenMap(m), del.Sequencer)
 	}
 
 	// Newest first, then the older overwrites: the newest body stays.
@@ -119,8 +119,8 @@ func TestDaemon_DuplicateDeliveryWritesOnce(t *testing.T) {
 	h.send(e)
 	h.waitQueueEmpty()
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
-		w := d.metric(t, `s3cache_events_total{outcome="written",type="created"}`)
-		dup := d.metric(t, `s3cache_events_total{outcome="duplicate",type="created"}`)
+		w := d.Metric(t, `s3cache_events_total{outcome="written",type="created"}`)
+		dup := d.Metric(t, `s3cache_events_total{outcome="duplicate",type="created"}`)
 		return w == 1 && dup == 1, fmt.Sprintf("written=%v duplicate=%v, want 1 and 1", w, dup)
 	})
 }
@@ -164,7 +164,7 @@ func TestDaemon_TwoDaemonsConverge(t *testing.T) {
 			t.Errorf("%s: stale: cached %q, S3 has %q", key, got, want)
 		}
 		if want != nil && !cached {
-			t.Errorf("%s: not cached after its last event (entry %v)", key, shortMap(m))
+			t.Errorf("%s: not cached after its last event (entry %v)", key, testenv.ShortenMap(m))
 		}
 	}
 }
@@ -187,13 +187,13 @@ func TestDaemon_AcknowledgesTestAndIgnoredEvents_GarbageToDLQ(t *testing.T) {
 	if got := h.sqs.Drain(t, h.dlq); len(got) != 1 || got[0] != garbage {
 		t.Errorf("DLQ: got %q, want only the garbage message", got)
 	}
-	if n := d.metric(t, `s3cache_events_total{outcome="acknowledged",type="test"}`); n != 1 {
+	if n := d.Metric(t, `s3cache_events_total{outcome="acknowledged",type="test"}`); n != 1 {
 		t.Errorf("test events acknowledged: %v, want 1", n)
 	}
-	if n := d.metric(t, `s3cache_events_total{outcome="acknowledged",type="ignored"}`); n != 1 {
+	if n := d.Metric(t, `s3cache_events_total{outcome="acknowledged",type="ignored"}`); n != 1 {
 		t.Errorf("ignored events acknowledged: %v, want 1", n)
 	}
-	if n := d.metric(t, `s3cache_errors_total{stage="parse"}`); n < 1 {
+	if n := d.Metric(t, `s3cache_errors_total{stage="parse"}`); n < 1 {
 		t.Errorf("parse errors: %v, want ≥ 1", n)
 	}
 	if m := h.entry("tagged.txt"); len(m) != 0 {
@@ -218,10 +218,10 @@ func TestDaemon_TooLargeAndGoneEvict(t *testing.T) {
 	h.send(e)
 	h.waitEvicted("gone.txt")
 	h.waitQueueEmpty()
-	if n := d.metric(t, `s3cache_evictions_total{reason="too_large"}`); n != 1 {
+	if n := d.Metric(t, `s3cache_evictions_total{reason="too_large"}`); n != 1 {
 		t.Errorf("too_large evictions: %v, want 1", n)
 	}
-	if n := d.metric(t, `s3cache_evictions_total{reason="gone"}`); n != 1 {
+	if n := d.Metric(t, `s3cache_evictions_total{reason="gone"}`); n != 1 {
 		t.Errorf("gone evictions: %v, want 1", n)
 	}
 }
@@ -272,7 +272,7 @@ func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
 		h.send(h.created(k, []byte(k)))
 	}
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-		code, body := d.get("/readyz")
+		code, body := d.Get("/readyz")
 		return code == http.StatusServiceUnavailable, fmt.Sprintf("/readyz during the outage: %d %s", code, body)
 	})
 	time.Sleep(2 * visibilityTimeout) // events are received and fail meanwhile
@@ -283,7 +283,7 @@ func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
 	}
 	h.waitQueueEmpty()
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-		code, body := d.get("/readyz")
+		code, body := d.Get("/readyz")
 		return code == http.StatusOK, fmt.Sprintf("/readyz after the outage: %d %s", code, body)
 	})
 	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
@@ -301,15 +301,15 @@ func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
 	}
 	first := h.startDaemon("S3CACHE_WORKERS=1")
 	testenv.Eventually(t, 15*time.Second, func() (bool, string) {
-		n := first.metric(t, `s3cache_cache_writes_total{source="event"}`)
+		n := first.Metric(t, `s3cache_cache_writes_total{source="event"}`)
 		return n >= 5, fmt.Sprintf("%v writes so far", n)
 	})
-	if code := first.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+	if code := first.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d, want 0", code)
 	}
-	log, _ := os.ReadFile(first.logPath)
+	log, _ := os.ReadFile(first.LogPath)
 	if !bytes.Contains(log, []byte("stopping: draining")) || !bytes.Contains(log, []byte(`"stopped"`)) {
-		t.Errorf("log lacks the drain: %s", tail(string(log), 10))
+		t.Errorf("log lacks the drain: %s", first.LogTail(10))
 	}
 	if v, f := h.sqs.Count(t, h.queue); v+f == 0 {
 		t.Fatal("the queue was empty at SIGTERM: the test did not stop the daemon mid-stream")
@@ -324,12 +324,12 @@ func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
 func TestDaemon_HealthAndMetrics(t *testing.T) {
 	h := newHarness(t)
 	d := h.startDaemon()
-	if code, body := d.get("/healthz"); code != http.StatusOK {
+	if code, body := d.Get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
 	h.send(h.created("m.txt", []byte("m")))
 	h.waitBody("m.txt", []byte("m"))
-	code, body := d.get("/metrics")
+	code, body := d.Get("/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -439,7 +439,7 @@ func TestDaemon_SystemdNotify(t *testing.T) {
 	waitState("READY=1")
 	waitState("WATCHDOG=1")
 	waitState("WATCHDOG=1")
-	if code := d.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+	if code := d.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d, want 0", code)
 	}
 	waitState("STOPPING=1")
@@ -452,7 +452,7 @@ func TestDaemon_WaitsForRedisAtStart(t *testing.T) {
 	h.redis.Stop(t)
 	d := h.spawnDaemon()
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		code, body := d.get("/readyz")
+		code, body := d.Get("/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "redis"), fmt.Sprintf("/readyz with Redis down: %d %s", code, body)
 	})
 	h.redis.Start(t)

@@ -1,20 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,21 +97,12 @@ func newHarnessOn(t *testing.T, kind string) *harness {
 	return h
 }
 
-// proc is a running s3cached process.
-type proc struct {
-	cmd     *exec.Cmd
-	http    string // host:port of /metrics, /healthz, /readyz
-	logPath string
-	done    chan error
-}
-
 // env returns the daemon's environment; extra entries (KEY=value) override.
-func (h *harness) env(httpAddr string, extra ...string) []string {
+func (h *harness) env(extra ...string) []string {
 	env := append(os.Environ(), testenv.AWSEnv(h.s3, h.sqs)...)
 	env = append(env,
 		"S3CACHE_QUEUE_URL="+h.queue,
 		"S3CACHE_S3_PATH_STYLE=true",
-		"S3CACHE_HTTP_ADDR="+httpAddr,
 		"S3CACHE_LOG_LEVEL=debug",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
 	)
@@ -127,112 +111,17 @@ func (h *harness) env(httpAddr string, extra ...string) []string {
 }
 
 // startDaemon starts s3cached and waits until /readyz answers 200.
-func (h *harness) startDaemon(extra ...string) *proc {
+func (h *harness) startDaemon(extra ...string) *testenv.Daemon {
 	h.t.Helper()
 	d := h.spawnDaemon(extra...)
-	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
-		code, body := d.get("/readyz")
-		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
-	})
+	d.WaitReady(h.t, 15*time.Second)
 	return d
 }
 
 // spawnDaemon starts s3cached; it stops when the test ends.
-func (h *harness) spawnDaemon(extra ...string) *proc {
+func (h *harness) spawnDaemon(extra ...string) *testenv.Daemon {
 	h.t.Helper()
-	addr := freeAddr(h.t)
-	d := &proc{http: addr, logPath: filepath.Join(h.t.TempDir(), "s3cached.log"), done: make(chan error, 1)}
-	logFile, err := os.Create(d.logPath)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	d.cmd = exec.Command(daemonBin)
-	d.cmd.Env = h.env(addr, extra...)
-	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
-	if err := d.cmd.Start(); err != nil {
-		h.t.Fatalf("start s3cached: %v", err)
-	}
-	go func() {
-		d.done <- d.cmd.Wait()
-		logFile.Close()
-	}()
-	h.t.Cleanup(func() {
-		d.cmd.Process.Kill()
-		<-d.done
-		if h.t.Failed() {
-			b, _ := os.ReadFile(d.logPath)
-			h.t.Logf("s3cached log (%s):\n%s", d.logPath, tail(string(b), 60))
-		}
-	})
-	return d
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// get fetches a path of the daemon's HTTP server; code 0 means no answer.
-func (d *proc) get(path string) (int, string) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + d.http + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// metric returns the value of one sample of the daemon's /metrics, e.g.
-// `s3cache_events_total{outcome="written",type="created"}`; 0 when absent.
-func (d *proc) metric(t *testing.T, sample string) float64 {
-	t.Helper()
-	code, body := d.get("/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: %d %s", code, body)
-	}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if ok && name == sample {
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", sample, err)
-			}
-			return v
-		}
-	}
-	return 0
-}
-
-// signal sends sig and waits for the process to exit; it returns the exit code.
-func (d *proc) stop(t *testing.T, sig syscall.Signal, within time.Duration) int {
-	t.Helper()
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v: %v", sig, err)
-	}
-	select {
-	case <-d.done:
-		d.done <- nil // for the cleanup
-		return d.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("s3cached did not exit within %v of %v", within, sig)
-		return -1
-	}
+	return testenv.StartDaemon(h.t, daemonBin, h.env(extra...), testenv.DaemonOptions{})
 }
 
 // nextSeq returns a sequencer greater than every one returned before.
@@ -287,7 +176,7 @@ func (h *harness) waitBody(key string, want []byte) {
 	h.t.Helper()
 	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
 		got, err := h.rdb.HGet(context.Background(), h.redisKey(key), "body").Result()
-		return err == nil && got == string(want), fmt.Sprintf("HGET %q body: %q, %v; want %q", h.redisKey(key), shorten(got), err, shorten(string(want)))
+		return err == nil && got == string(want), fmt.Sprintf("HGET %q body: %q, %v; want %q", h.redisKey(key), testenv.Shorten(got), err, testenv.Shorten(string(want)))
 	})
 }
 
@@ -297,7 +186,7 @@ func (h *harness) waitEvicted(key string) {
 	testenv.Eventually(h.t, 15*time.Second, func() (bool, string) {
 		m := h.entry(key)
 		_, hasBody := m["body"]
-		return m["deleted"] == "1" && !hasBody, fmt.Sprintf("entry %q: %v; want a tombstone", h.redisKey(key), shortMap(m))
+		return m["deleted"] == "1" && !hasBody, fmt.Sprintf("entry %q: %v; want a tombstone", h.redisKey(key), testenv.ShortenMap(m))
 	})
 }
 
@@ -308,21 +197,6 @@ func (h *harness) waitQueueEmpty() {
 		v, f := h.sqs.Count(h.t, h.queue)
 		return v+f == 0, fmt.Sprintf("queue: %d visible, %d in flight", v, f)
 	})
-}
-
-func shorten(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-func shortMap(m map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = shorten(v)
-	}
-	return out
 }
 
 // snsEnvelope wraps an S3 notification the way SNS delivers it to SQS.

@@ -14,6 +14,11 @@
 // TCP server such as Redis, and StartFaultProxy an HTTP proxy in front of the S3 or SQS
 // server that answers errors, delays, hangs, resets connections or drops replies.
 //
+// StartDaemon runs an s3cached binary the caller built, with the environment it is
+// given, and drives the process: WaitReady polls /readyz, Metrics and Metric scrape
+// /metrics, Stop signals it and returns its exit code, and a failed test shows the end
+// of its log.
+//
 // When a server binary is missing the helper skips the test with a message naming the
 // install command (scripts/install-test-deps.sh, which `make test` runs). With CI=true in
 // the environment a missing server fails the test instead: in CI it is a broken setup,

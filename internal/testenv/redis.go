@@ -193,7 +193,7 @@ func (r *Redis) launch() error {
 	if err := os.WriteFile(confPath, []byte(r.config()), 0o600); err != nil {
 		return fmt.Errorf("write redis config: %w", err)
 	}
-	p, err := startProcess(r.bin, []string{confPath}, r.dir, filepath.Join(r.dir, "redis.log"))
+	p, err := startProcess(r.bin, []string{confPath}, nil, r.dir, filepath.Join(r.dir, "redis.log"))
 	if err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func (s *SQS) launch() error {
 		return fmt.Errorf("write goaws config: %w", err)
 	}
 	args := []string{"-config", confPath, "-loglevel", "warn", "Local"}
-	p, err := startProcess(s.bin, args, s.dir, filepath.Join(s.dir, "goaws.log"))
+	p, err := startProcess(s.bin, args, nil, s.dir, filepath.Join(s.dir, "goaws.log"))
 	if err != nil {
 		return err
 	}

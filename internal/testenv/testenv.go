@@ -55,6 +55,25 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, state
 	}
 }
 
+// Shorten returns s cut to its first 40 bytes, marked with an ellipsis when cut, for
+// messages that quote cached bodies.
+func Shorten(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// ShortenMap returns a copy of m, a cache entry's fields, with every value shortened by
+// Shorten.
+func ShortenMap(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = Shorten(v)
+	}
+	return out
+}
+
 // pickPort chooses a port for a server; tests replace it to force a port conflict.
 var pickPort = freePort
 
@@ -91,7 +110,7 @@ func repoRoot() (string, error) {
 // was taken.
 var errAddrInUse = errors.New("address already in use")
 
-// process is a server child process whose output goes to a log file.
+// process is a child process, a server or a daemon, whose output goes to a log file.
 type process struct {
 	cmd     *exec.Cmd
 	logPath string
@@ -100,8 +119,9 @@ type process struct {
 	waitErr error // set before done is closed
 }
 
-// startProcess runs bin with args in dir, appending its stdout and stderr to logPath.
-func startProcess(bin string, args []string, dir, logPath string) (*process, error) {
+// startProcess runs bin with args and env (nil: the test's environment) in dir (empty:
+// the test's), appending its stdout and stderr to logPath.
+func startProcess(bin string, args, env []string, dir, logPath string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open server log: %w", err)
@@ -112,6 +132,7 @@ func startProcess(bin string, args []string, dir, logPath string) (*process, err
 		return nil, fmt.Errorf("open server log: %w", err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
