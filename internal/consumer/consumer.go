@@ -105,10 +105,14 @@ type Consumer struct {
 	log     *zap.Logger
 	visible int32 // the queue's visibility timeout, seconds
 
-	sem      chan struct{} // slots: one per message held, Workers + readAhead
-	failures atomic.Int64  // consecutive failures (receive or handle); 0 when healthy
-	polling  atomic.Int32  // receivers in a ReceiveMessage call
-	beats    []atomic.Int64
+	sem chan struct{} // slots: one per message held, Workers + readAhead
+	// Failures: consecutive failed attempts at messages (reset by a message that
+	// succeeds), and when SQS last failed a receive and last answered any call (unix ns).
+	handleFailures atomic.Int64
+	sqsFailedAt    atomic.Int64
+	sqsAnsweredAt  atomic.Int64
+	polling        atomic.Int32 // receivers in a ReceiveMessage call
+	beats          []atomic.Int64
 }
 
 // New returns a Consumer; call Start, then Run.
@@ -175,6 +179,7 @@ func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("get attributes of queue %s: %w", c.o.QueueURL, err)
 	}
+	c.sqsAnsweredAt.Store(time.Now().UnixNano())
 	var vt int
 	if _, err := fmt.Sscan(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)], &vt); err != nil || vt <= 0 {
 		vt = 30 // the SQS default
@@ -182,8 +187,12 @@ func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
 	return int32(vt), nil
 }
 
-// Failing reports whether the last receive or the last message failed.
-func (c *Consumer) Failing() bool { return c.failures.Load() > 0 }
+// Failing reports whether the last message failed, or a receive failed and SQS has not
+// answered any call since. A queue that answers again (to Check, say) ends the latter at
+// once: a receiver may still be backing off, or long-polling an empty queue.
+func (c *Consumer) Failing() bool {
+	return c.handleFailures.Load() > 0 || c.sqsFailedAt.Load() > c.sqsAnsweredAt.Load()
+}
 
 // Healthy reports whether every receive loop has made progress within d.
 func (c *Consumer) Healthy(d time.Duration) bool {
@@ -269,6 +278,7 @@ type held struct {
 // receiveLoop receives messages for the slots it reserves until ctx is done. The
 // messages are kept invisible under workCtx, which outlives ctx while they drain.
 func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- held) {
+	failures := 0 // consecutive failed receives of this loop
 	for ctx.Err() == nil {
 		c.beats[i].Store(time.Now().UnixNano())
 		slots := c.reserve(ctx, i, min(10, cap(c.sem)))
@@ -297,12 +307,15 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 				return
 			}
 			metrics.Errors.WithLabelValues("receive").Inc()
-			n := c.failures.Add(1)
-			d := backoff(c.o.MinBackoff, c.o.MaxBackoff, int(n))
+			c.sqsFailedAt.Store(time.Now().UnixNano())
+			failures++
+			d := backoff(c.o.MinBackoff, c.o.MaxBackoff, failures)
 			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", d))
 			sleep(ctx, d)
 			continue
 		}
+		failures = 0
+		c.sqsAnsweredAt.Store(time.Now().UnixNano())
 		for _, m := range msgs {
 			metrics.InFlight.Inc()
 			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
@@ -352,7 +365,7 @@ func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- str
 		err := c.handle(ctx, body)
 		switch {
 		case err == nil:
-			c.failures.Store(0)
+			c.handleFailures.Store(0)
 			metrics.Messages.WithLabelValues("deleted").Inc()
 			acks <- aws.ToString(m.ReceiptHandle)
 			return
@@ -366,7 +379,7 @@ func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- str
 		case ctx.Err() != nil:
 			return // shutting down: redelivered later
 		}
-		n := c.failures.Add(1)
+		n := c.handleFailures.Add(1)
 		if attempt >= c.o.Attempts && !errors.Is(err, ErrUnavailable) {
 			metrics.Messages.WithLabelValues("retry").Inc()
 			c.log.Warn("message failed; left for redelivery",

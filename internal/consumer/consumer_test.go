@@ -232,7 +232,7 @@ func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
 	f := newFake()
 	f.receiveErr = errors.New("connection refused")
 	c := New(f, func(context.Context, string) error { return nil }, fastOptions())
-	runUntil(t, c, func() bool { return c.failures.Load() >= 3 })
+	runUntil(t, c, func() bool { return c.sqsFailedAt.Load() != 0 })
 	if !c.Failing() {
 		t.Error("Failing() = false while receives fail")
 	}
@@ -243,6 +243,37 @@ func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
 	runUntil(t, c, func() bool { return f.deletedSet()["rh-x"] })
 	if c.Failing() {
 		t.Error("Failing() = true after a message succeeded")
+	}
+}
+
+// TestConsumer_QueueAnswersAgain: after failed receives, the consumer stops reporting
+// failure as soon as SQS answers a call again, without waiting for a message: the queue
+// may be empty, or another daemon may take every message.
+func TestConsumer_QueueAnswersAgain(t *testing.T) {
+	f := newFake()
+	f.receiveErr = errors.New("connection refused")
+	o := fastOptions()
+	o.MinBackoff, o.MaxBackoff = time.Minute, time.Minute // the receivers stay in backoff
+	c := New(f, func(context.Context, string) error { return nil }, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, time.Second) }()
+	defer func() { cancel(); <-done }()
+	testDeadline := time.Now().Add(5 * time.Second)
+	for c.sqsFailedAt.Load() == 0 && time.Now().Before(testDeadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !c.Failing() {
+		t.Fatal("Failing() = false while receives fail")
+	}
+	f.mu.Lock()
+	f.receiveErr = nil
+	f.mu.Unlock()
+	if err := c.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Failing() {
+		t.Error("Failing() = true after the queue answered again")
 	}
 }
 
