@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,15 +14,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/daemon"
+	"github.com/s3cache/s3cache/internal/sandbox"
 	"github.com/s3cache/s3cache/internal/testenv"
-	"github.com/s3cache/s3cache/s3event"
 )
 
 // Redis deployments a harness can run against.
@@ -71,7 +70,7 @@ func newHarness(t *testing.T, kind string) *harness {
 	}
 	h.s3 = testenv.StartS3(t)
 	h.s3.CreateBucket(t, h.bucket)
-	h.proxy = newS3Proxy(t, h.s3.Endpoint)
+	h.proxy = newS3Proxy(t, h.s3)
 	h.awsCfg = testenv.AWSConfig(h.proxy.URL)
 	h.store = cache.NewStore(h.rdb, cache.Settings{KeyPrefix: h.cfg.KeyPrefix, TTL: time.Hour, TombstoneTTL: time.Minute})
 	return h
@@ -163,123 +162,59 @@ func (h *harness) startDaemon() {
 }
 
 // s3Proxy stands in front of the S3 server. It can delay GETs (so that concurrent
-// reads overlap), counts DeleteObjects calls and, once notify is called, sends an S3
-// event notification to a queue for every object written or deleted, as S3 does.
+// reads overlap), counts DeleteObjects calls and, once notify is called, sends the S3
+// event notifications of a bucket's writes to a queue, as the sandbox does.
 type s3Proxy struct {
 	*httptest.Server
-	getDelay atomic.Int64 // nanoseconds
-	deletes  atomic.Int64 // DeleteObjects calls
-	sent     atomic.Int64 // sequencer of the last notification
-	target   atomic.Pointer[notifyTarget]
+	getDelay atomic.Int64                 // nanoseconds
+	deletes  atomic.Int64                 // DeleteObjects calls
+	forward  http.Handler                 // to the S3 server
+	notifier atomic.Pointer[http.Handler] // forward with notifications, once notify is called
+	backend  *s3mem.Backend
 	t        *testing.T
 }
 
-type notifyTarget struct {
-	sqs    *testenv.SQS
-	queue  string
-	bucket string
-}
-
-func newS3Proxy(t *testing.T, endpoint string) *s3Proxy {
-	u, err := url.Parse(endpoint)
+func newS3Proxy(t *testing.T, s *testenv.S3) *s3Proxy {
+	u, err := url.Parse(s.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &s3Proxy{t: t}
-	rp := httputil.NewSingleHostReverseProxy(u)
+	p := &s3Proxy{forward: httputil.NewSingleHostReverseProxy(u), backend: s.Backend, t: t}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var deleted []string // keys of a DeleteObjects call
-		q := r.URL.Query()
 		switch {
 		case r.Method == http.MethodGet:
 			time.Sleep(time.Duration(p.getDelay.Load()))
-		case r.Method == http.MethodPost && q.Has("delete"):
+		case r.Method == http.MethodPost && r.URL.Query().Has("delete"):
 			p.deletes.Add(1)
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var req struct {
-				Objects []struct{ Key string } `xml:"Object"`
-			}
-			_ = xml.Unmarshal(body, &req)
-			for _, o := range req.Objects {
-				deleted = append(deleted, o.Key)
-			}
 		}
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		rp.ServeHTTP(rec, r)
-		if rec.status/100 != 2 {
-			return
+		next := p.forward
+		if n := p.notifier.Load(); n != nil {
+			next = *n
 		}
-		key, isObject := strings.CutPrefix(r.URL.Path, "/"+p.bucket()+"/")
-		// A plain PUT or DELETE: the SDK names the operation in x-id; other queries are
-		// subresources (tagging, ACLs, multipart parts).
-		plain := len(q) == 0 || (len(q) == 1 && q.Has("x-id"))
-		switch {
-		case r.Method == http.MethodPut && isObject && plain:
-			p.send(s3event.Event{Kind: s3event.KindCreated, Name: "ObjectCreated:Put", Key: key,
-				Size: r.ContentLength, ETag: strings.Trim(rec.Header().Get("ETag"), `"`)})
-		case r.Method == http.MethodDelete && isObject && plain:
-			p.send(s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Key: key, Size: -1})
-		case deleted != nil:
-			for _, k := range deleted {
-				p.send(s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Key: k, Size: -1})
-			}
-		}
+		next.ServeHTTP(w, r)
 	}))
 	t.Cleanup(p.Close)
 	return p
 }
 
-// statusRecorder remembers the status of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
-}
-
 // delayGets makes every GET wait d before it is served.
 func (p *s3Proxy) delayGets(d time.Duration) { p.getDelay.Store(int64(d)) }
 
+// notify makes the proxy send the notifications of bucket's writes to queue. What the
+// notifier logs as an error (a notification it cannot build or send) fails the test.
 func (p *s3Proxy) notify(q *testenv.SQS, queue, bucket string) {
-	p.target.Store(&notifyTarget{sqs: q, queue: queue, bucket: bucket})
-}
-
-// bucket is the bucket whose objects are notified; empty before notify.
-func (p *s3Proxy) bucket() string {
-	if t := p.target.Load(); t != nil {
-		return t.bucket
+	// Not q.Send: this runs on the proxy's goroutine, where a test may not stop.
+	send := func(ctx context.Context, body []byte) error {
+		_, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(string(body))})
+		return err
 	}
-	return "\x00"
-}
-
-// send sends the notification of one event, if notify was called.
-func (p *s3Proxy) send(e s3event.Event) {
-	target := p.target.Load()
-	if target == nil {
-		return
-	}
-	e.Bucket = target.bucket
-	e.Sequencer = fmt.Sprintf("%016X", 0x0055AED6DCD90000+p.sent.Add(1))
-	e.Time = time.Now()
-	body, err := s3event.Marshal(testenv.Region, e)
-	if err != nil {
-		p.t.Errorf("marshal notification: %v", err)
-		return
-	}
-	// Not target.sqs.Send: this runs on the proxy's goroutine, where a test may not
-	// stop.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = target.sqs.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(target.queue), MessageBody: aws.String(string(body))})
-	if err != nil {
-		p.t.Errorf("send notification for %s: %v", e.Key, err)
-	}
+	failOnError := zap.Hooks(func(e zapcore.Entry) error {
+		if e.Level >= zap.ErrorLevel {
+			p.t.Errorf("notification: %s", e.Message)
+		}
+		return nil
+	})
+	log := zaptest.NewLogger(p.t, zaptest.Level(zap.WarnLevel), zaptest.WrapOptions(failOnError))
+	n := sandbox.NewNotifier(p.forward, p.backend, bucket, send, log)
+	p.notifier.Store(&n)
 }

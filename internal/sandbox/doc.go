@@ -18,10 +18,11 @@
 //
 // # Event notifications
 //
-// A middleware in front of gofakes3 does what S3 does when a bucket has an event
-// notification to SQS: when a write to the sandbox bucket has succeeded, it sends the
-// S3 event notification (built with s3event.Marshal, one record per message) to the
-// queue, before the client gets its reply:
+// A middleware in front of gofakes3 (NewNotifier, which tests can also put in front of
+// their own gofakes3) does what S3 does when a bucket has an event notification to
+// SQS: when a write to the sandbox bucket has succeeded, it sends the S3 event
+// notification (built with s3event.Marshal, one record per message) to the queue,
+// before the client gets its reply:
 //
 //	PutObject                   ObjectCreated:Put
 //	CopyObject                  ObjectCreated:Copy

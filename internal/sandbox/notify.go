@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.uber.org/zap"
 
 	"github.com/s3cache/s3cache/s3event"
@@ -110,6 +111,16 @@ type objectStore interface {
 // maxDeleteBody bounds the DeleteObjects request bodies the notifier reads (S3 allows
 // 1000 keys of at most 1 KiB each).
 const maxDeleteBody = 4 << 20
+
+// NewNotifier returns the http.Handler that the sandbox puts in front of gofakes3, for
+// use in front of another one: it passes every request to next, which must serve the
+// S3 API from backend (gofakes3, or a proxy to it), and when a write to bucket has
+// succeeded, it calls send with the body of each S3 event notification, before the
+// client gets its reply (see the package comment). It logs to log the notifications
+// that it cannot build or send.
+func NewNotifier(next http.Handler, backend *s3mem.Backend, bucket string, send func(ctx context.Context, body []byte) error, log *zap.Logger) http.Handler {
+	return &notifier{next: next, store: backend, bucket: bucket, send: send, log: log}
+}
 
 // notifier is an http.Handler in front of gofakes3 that sends S3 event notifications
 // for the writes to one bucket that succeed.

@@ -220,13 +220,7 @@ func (s *Sandbox) startS3(ctx context.Context) error {
 		return err
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakesLogger{s.log.Named("s3")}))
-	n := &notifier{
-		next:   fake.Server(),
-		store:  backend,
-		bucket: s.o.Bucket,
-		send:   send,
-		log:    s.log.Named("notify"),
-	}
+	n := NewNotifier(fake.Server(), backend, s.o.Bucket, send, s.log.Named("notify"))
 	// S3 sends a test event when a notification is configured.
 	body, err := s3event.Marshal(region, s3event.Event{Kind: s3event.KindTest, Bucket: s.o.Bucket, Size: -1, Time: time.Now()})
 	if err == nil {
