@@ -10,7 +10,7 @@
 // its receive count. Any other error is retried in place for a while, then left for
 // redelivery.
 //
-// The consumer holds at most S3CACHE_WORKERS messages plus one batch read ahead:
+// The consumer holds at most Options.Workers messages plus one batch read ahead:
 // receivers take slots before they receive, so that while every worker is busy (or
 // holding messages through an outage) and the batch ahead waits, nothing more is
 // received. Every message is kept invisible from the moment it is received, whether a
