@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/internal/testenv"
 )
 
 // Size is one object size of the end-to-end runs and how many objects (and events) a
@@ -227,6 +229,9 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 	// The rounds interleave the stages and the end-to-end run, so that a change in the
 	// machine's speed (a shared VM's neighbours) affects the bound and the end-to-end
 	// rate alike; the report takes the median of each.
+	// The S3 stage fetches through a client set up as the daemon's: as many idle
+	// connections as workers, and a read timeout (whose length does not matter here).
+	fetcher := awsclient.NewS3(testenv.AWSConfig(s.s3.endpoint), true, awsclient.Downloader(o.Workers, time.Minute))
 	var s3Runs, sqsRuns, puts, pipes, hsets, hpipes []Rate
 	var runs []E2E
 	for round := range o.Rounds {
@@ -234,7 +239,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 			humanBytes(size.Bytes), round+1, o.Rounds, size.Objects)
 		var rate Rate
 		err := s.metered(&rate, func() (err error) {
-			rate, err = s3Stage(ctx, s.s3.client, objs, o.Workers)
+			rate, err = s3Stage(ctx, fetcher, objs, o.Workers)
 			return err
 		})
 		if err != nil {
