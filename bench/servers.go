@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,9 +52,9 @@ func buildBinaries(ctx context.Context, dir, from string, profiled bool) (binari
 		}
 		return b, nil
 	}
-	root, err := moduleRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
-		return binaries{}, err
+		return binaries{}, fmt.Errorf("%w: run the benchmark from the repository", err)
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
 		"./cmd/s3cached", "./cmd/s3cache", "./bench/s3server", "./bench/bareloop", "./bench/profiled")
@@ -64,24 +63,6 @@ func buildBinaries(ctx context.Context, dir, from string, profiled bool) (binari
 		return binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return buildBinaries(ctx, "", dir, profiled)
-}
-
-// moduleRoot returns the directory holding go.mod, found from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory: run the benchmark from the repository")
-		}
-		dir = parent
-	}
 }
 
 // servers are the real local servers of one benchmark: redis-server, goaws and the S3

@@ -71,7 +71,6 @@ func run() error {
 	defer deps.Redis.Close()
 	counted := &countingSQS{SQS: deps.SQS}
 	deps.SQS = counted
-	daemon.TuneGC(cfg)
 	if err := daemon.New(cfg, log, deps).Run(ctx); err != nil {
 		return err
 	}

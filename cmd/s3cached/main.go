@@ -92,7 +92,6 @@ Flags:
 		return err
 	}
 	defer deps.Redis.Close()
-	daemon.TuneGC(cfg)
 	d := daemon.New(cfg, log, deps)
 
 	if *check {

@@ -21,12 +21,13 @@ const (
 	baseBytes = 48 << 20
 )
 
-// TuneGC sets the garbage collector for the configuration: GOGC 200, and a soft memory
-// limit of 48 MiB plus one object of S3CACHE_MAX_OBJECT_BYTES per worker, so that the
-// heap grows no further than the bodies in flight require and the resident set stays
-// within the budget of 64 MiB plus one object per worker. A GOGC or GOMEMLIMIT in the
-// environment takes precedence over either.
-func TuneGC(cfg config.Config) {
+// tuneGC sets the garbage collector for the configuration; Run calls it, the daemon
+// being the process. GOGC 200, and a soft memory limit of 48 MiB plus one object of
+// S3CACHE_MAX_OBJECT_BYTES per worker, so that the heap grows no further than the
+// bodies in flight require and the resident set stays within the budget of 64 MiB plus
+// one object per worker. A GOGC or GOMEMLIMIT in the environment takes precedence over
+// either.
+func tuneGC(cfg config.Config) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}

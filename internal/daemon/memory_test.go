@@ -34,14 +34,14 @@ func TestTuneGC(t *testing.T) {
 
 	t.Setenv("GOGC", "150")
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	TuneGC(cfg)
+	tuneGC(cfg)
 	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
 		t.Errorf("with GOGC and GOMEMLIMIT set: GC percent %d, limit %d; want them left alone", p, l)
 	}
 
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	TuneGC(cfg)
+	tuneGC(cfg)
 	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != gcPercent || l != memoryBudget(cfg) {
 		t.Errorf("GC percent %d, limit %d; want %d and %d", p, l, gcPercent, memoryBudget(cfg))
 	}

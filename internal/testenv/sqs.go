@@ -104,7 +104,7 @@ var goawsBinary = sync.OnceValues(func() (string, error) {
 	if bin, err := exec.LookPath("goaws"); err == nil {
 		return bin, nil
 	}
-	if root, err := repoRoot(); err == nil {
+	if root, err := RepoRoot(); err == nil {
 		bin := filepath.Join(root, ".bin", "goaws")
 		if _, err := os.Stat(bin); err == nil {
 			return bin, nil

@@ -88,8 +88,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// repoRoot returns the directory holding go.mod, found from the working directory up.
-func repoRoot() (string, error) {
+// RepoRoot returns the directory holding go.mod, found from the working directory up.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
