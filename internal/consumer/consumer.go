@@ -49,25 +49,26 @@ var ErrUnavailable = errors.New("dependency unavailable")
 // messages arrive one at a time: receiving as soon as one slot is free, or deleting as
 // soon as one message is done, would make a ReceiveMessage and a DeleteMessageBatch call
 // per message instead of one per ten, and every call costs the queue and the daemon
-// alike. Neither wait delays anything when the consumer is idle: every slot is free
-// then, and a lone deletion only waits to be sent.
+// alike. Neither wait delays anything when the consumer is idle: a receiver waits for
+// slots only while workers hold messages, and a lone deletion only waits to be sent.
 const (
 	// readAhead is how many messages may wait for a worker: one batch, received while
 	// the workers are still busy, so that a worker that frees up finds a message at once
 	// rather than waiting for a receive, and so that receives can wait for a full batch.
 	readAhead = 10
 	// receiveFill is how long a receiver holding fewer slots than a full batch waits
-	// for more to free up before it receives.
+	// for workers to free more before it receives.
 	receiveFill = 20 * time.Millisecond
 	// deleteFill is how long a deletion waits for others to share its batch.
 	deleteFill = 50 * time.Millisecond
-	// receivePause is how long a receiver waits after a partial batch (the queue had
-	// fewer messages than it asked for) while another receiver is in a long poll. That
-	// one takes whatever arrives meanwhile, so the pause costs no latency and spares a
-	// call that would carry a message or two. And the receivers do not poll in step:
-	// on a queue whose long polls look for new messages only now and then (goaws: every
-	// 100 ms), receivers that all drain the queue and poll again at once would all wait
-	// for the same next look, where now one of them returns every few milliseconds.
+	// receivePause is how long a receiver waits after a partial batch (fewer than ten
+	// messages: the queue may be empty now, even if the receiver got all it asked for
+	// with the slots it had) while another receiver is in a long poll. That one takes
+	// whatever arrives meanwhile, so the pause costs no latency and spares a call that
+	// would carry a message or two. And the receivers do not poll in step: on a queue
+	// whose long polls look for new messages only now and then (goaws: every 100 ms),
+	// receivers that all drain the queue and poll again at once would all wait for the
+	// same next look, where now one of them returns every few milliseconds.
 	receivePause = 10 * time.Millisecond
 )
 
@@ -112,6 +113,7 @@ type Consumer struct {
 	sqsFailedAt    atomic.Int64
 	sqsAnsweredAt  atomic.Int64
 	polling        atomic.Int32 // receivers in a ReceiveMessage call
+	working        atomic.Int32 // messages received and not yet finished by a worker
 	beats          []atomic.Int64
 }
 
@@ -244,6 +246,7 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 				c.process(workCtx, h.Message, acks)
 				h.stop()
 				metrics.InFlight.Dec()
+				c.working.Add(-1) // before the slot is freed: see reserve
 				<-c.sem
 			}
 		})
@@ -318,43 +321,66 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 		c.sqsAnsweredAt.Store(time.Now().UnixNano())
 		for _, m := range msgs {
 			metrics.InFlight.Inc()
+			c.working.Add(1)
 			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
 		}
-		if len(msgs) > 0 && len(msgs) < slots && c.polling.Load() > 0 {
+		if len(msgs) > 0 && len(msgs) < 10 && c.polling.Load() > 0 {
 			sleep(ctx, receivePause)
 		}
 	}
 }
 
-// reserve waits for a free slot, then takes up to most-1 more, waiting at most
-// receiveFill for them, and returns how many it took; 0 when ctx is done first. Waiting
-// for busy workers is not a stall: the loop's heartbeat stays fresh meanwhile.
+// reserve waits for a free slot, then takes up to most-1 more and returns how many it
+// took; 0 when ctx is done first. It waits at most receiveFill for the others, and only
+// while workers hold messages: they free slots as they finish. Slots that other
+// receivers hold through their long polls free up only when those return, so under a
+// light load it receives with what is free rather than wait for them. Waiting for busy
+// workers is not a stall: the loop's heartbeat stays fresh meanwhile.
 func (c *Consumer) reserve(ctx context.Context, i, most int) int {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case c.sem <- struct{}{}:
-			n := 1
-			fill := time.NewTimer(receiveFill)
-			defer fill.Stop()
-			for n < most {
-				select {
-				case c.sem <- struct{}{}:
-					n++
-				case <-fill.C:
-					return n
-				case <-ctx.Done():
-					return n // the receive fails at once and gives the slots back
-				}
-			}
-			return n
+			return c.fill(ctx, most)
 		case <-tick.C:
 			c.beats[i].Store(time.Now().UnixNano())
 		case <-ctx.Done():
 			return 0
 		}
 	}
+}
+
+// fill takes up to most-1 more slots for a receiver that holds one; see reserve.
+func (c *Consumer) fill(ctx context.Context, most int) int {
+	n := 1
+	var wait *time.Timer
+	for n < most {
+		select {
+		case c.sem <- struct{}{}:
+			n++
+			continue
+		default:
+		}
+		// A worker decrements working before it frees its slot, so a receiver that
+		// sees 0 here has taken, or will take, every slot a worker freed.
+		if c.working.Load() == 0 {
+			return n
+		}
+		if wait == nil {
+			wait = time.NewTimer(receiveFill)
+			defer wait.Stop()
+		}
+		select {
+		case c.sem <- struct{}{}:
+			n++
+		case <-wait.C:
+			return n
+		case <-ctx.Done():
+			return n // the receive fails at once and gives the slots back
+		}
+	}
+	return n
 }
 
 // process handles one message, retrying transient failures in place (the message is

@@ -402,10 +402,12 @@ func TestConsumer_ReadsAheadOneBatch(t *testing.T) {
 	}
 }
 
-// trickleSQS answers every receive after 2ms with one message: a queue that always has
-// a message or two, never ten. It measures how long two receives were under way at once.
+// trickleSQS answers every receive after 2ms with batch(asked) messages (one, when batch
+// is nil): a queue that always has a message or two, never ten. It measures how long two
+// receives were under way at once.
 type trickleSQS struct {
 	*fakeSQS
+	batch   func(asked int) int
 	mu      sync.Mutex
 	calls   int
 	polling int
@@ -434,32 +436,89 @@ func (f *trickleSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageI
 	if !sleep(ctx, 2*time.Millisecond) {
 		return nil, ctx.Err()
 	}
-	return &sqs.ReceiveMessageOutput{Messages: []types.Message{{
-		MessageId: aws.String(fmt.Sprint(n)), ReceiptHandle: aws.String(fmt.Sprint("rh-", n)), Body: aws.String("m"),
-	}}}, nil
+	count := 1
+	if f.batch != nil {
+		count = f.batch(int(in.MaxNumberOfMessages))
+	}
+	out := &sqs.ReceiveMessageOutput{}
+	for i := range count {
+		id := fmt.Sprint(n, "-", i)
+		out.Messages = append(out.Messages, types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String("rh-" + id), Body: aws.String("m")})
+	}
+	return out, nil
 }
 
 // TestConsumer_PausesAfterPartialBatches: while another receiver is polling, a receiver
-// that got fewer messages than it asked for waits receivePause before it asks again, so
-// that one receiver polls while the other waits rather than both polling in step.
+// that got less than a full batch of ten waits receivePause before it asks again, so that
+// one receiver polls while the other waits rather than both polling in step. That holds
+// as well when it got all it asked for, fewer than ten because the other receiver holds
+// the remaining slots through its poll: the queue may be empty now.
 func TestConsumer_PausesAfterPartialBatches(t *testing.T) {
-	f := &trickleSQS{fakeSQS: newFake()}
-	o := fastOptions()
-	o.Workers = 20 // slots for two full batches at once: no receiver waits for slots
-	c := New(f, func(context.Context, string) error { return nil }, o)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := c.Run(ctx, time.Second); err != nil {
-		t.Fatal(err)
+	for name, tc := range map[string]struct {
+		workers int
+		batch   func(asked int) int
+	}{
+		"fewer than asked": {workers: 20}, // slots for two full batches at once: no receiver waits for slots
+		"all it asked":     {workers: 1, batch: func(asked int) int { return asked }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &trickleSQS{fakeSQS: newFake(), batch: tc.batch}
+			o := fastOptions()
+			o.Workers = tc.workers
+			c := New(f, func(context.Context, string) error { return nil }, o)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if err := c.Run(ctx, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			// Without the pause both receivers are in a receive nearly all the time; with
+			// it, one of them waits 10ms after each of its 2ms receives.
+			if share := f.overlap.Seconds() / time.Since(start).Seconds(); share > 0.5 || f.calls < 10 {
+				t.Errorf("two receives under way %.0f%% of the time (%d receives), want under 50%%", share*100, f.calls)
+			}
+		})
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	// Without the pause both receivers are in a receive nearly all the time; with it,
-	// one of them waits 10ms after each of its 2ms receives.
-	if share := f.overlap.Seconds() / time.Since(start).Seconds(); share > 0.5 || f.calls < 10 {
-		t.Errorf("two receives under way %.0f%% of the time (%d receives), want under 50%%", share*100, f.calls)
+}
+
+// TestReserve_WaitsOnlyForWorkers: a receiver waits for more slots to make a full batch
+// only while workers hold messages, since they free slots as they finish. Slots held by
+// other receivers' long polls come back only when those return: with no message at a
+// worker, it receives with the slots that are free.
+func TestReserve_WaitsOnlyForWorkers(t *testing.T) {
+	idle := New(newFake(), nil, Options{Workers: 16})
+	for range cap(idle.sem) - 6 { // two receivers in long polls, 20 slots
+		idle.sem <- struct{}{}
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { // one of them returns its slots, later than a receiver would wait
+		time.Sleep(receiveFill / 2)
+		for range 10 {
+			<-idle.sem
+		}
+	})
+	if n := idle.reserve(context.Background(), 0, 10); n != 6 {
+		t.Errorf("with no message at a worker, reserved %d slots, want the 6 free at once", n)
+	}
+
+	busy := New(newFake(), nil, Options{Workers: 16})
+	for range cap(busy.sem) - 6 { // 4 messages at workers, two receivers holding 8 each
+		busy.sem <- struct{}{}
+	}
+	busy.working.Store(4)
+	wg.Go(func() { // the workers finish
+		for range 4 {
+			time.Sleep(time.Millisecond)
+			busy.working.Add(-1)
+			<-busy.sem
+		}
+	})
+	if n := busy.reserve(context.Background(), 0, 10); n != 10 {
+		t.Errorf("with 4 messages at workers, reserved %d slots, want the 6 free and the 4 they free", n)
+	}
+	wg.Wait()
 }
 
 func TestDefaultReceivers(t *testing.T) {
