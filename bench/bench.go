@@ -58,7 +58,7 @@ type Options struct {
 	QueryS3Count   int           // S3 GETs per query measurement [2000]
 	Rounds         int           // repetitions of the stage measurements and end-to-end runs; medians are reported [3]
 	// QueryRounds is how often each query method runs, alternating; medians are
-	// reported [7]. Latencies of one GET at a time vary by ±20% from run to run on a
+	// reported [9]. Latencies of one GET at a time vary by ±20% from run to run on a
 	// small VM, so more rounds than for the rates.
 	QueryRounds int
 	BinDir      string // the programs already built there (see buildBinaries); empty: go build them
@@ -78,7 +78,7 @@ var Full = Options{
 	QueryCount:     10000,
 	QueryS3Count:   2000,
 	Rounds:         3,
-	QueryRounds:    7,
+	QueryRounds:    9,
 }
 
 // Quick is a shorter run (about a minute) with the same shape: fewer objects, a shorter

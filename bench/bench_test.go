@@ -133,3 +133,13 @@ func TestSince(t *testing.T) {
 		t.Errorf("since: got %v, want %v", got, want)
 	}
 }
+
+// TestMedianRatio: the query ratio pairs the methods round by round, where a ratio of
+// the medians would compare runs minutes apart.
+func TestMedianRatio(t *testing.T) {
+	cli := []time.Duration{10, 40, 90}
+	bare := []time.Duration{10, 20, 100} // ratios 1, 2, 0.9; medians 40 and 20
+	if got := medianRatio(cli, bare); got != 1 {
+		t.Errorf("medianRatio = %v, want 1 (the median of the rounds' ratios)", got)
+	}
+}

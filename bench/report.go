@@ -276,10 +276,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row(fmt.Sprintf("`s3cache query redis` (%s GETs), µs", count(q.Count)), []string{micros(q.RedisCLI)}, "")
 	row("bare go-redis HGET loop, µs", []string{micros(q.RedisBare)}, "")
 	row("redis-benchmark -c 1 HGET, µs", []string{micros(q.RedisBenchmark)}, "")
-	row("query redis / bare loop", []string{times(q.RedisRatio)}, target("query redis"))
+	row("query redis / bare loop, median of the rounds' ratios", []string{times(q.RedisRatio)}, target("query redis"))
 	row(fmt.Sprintf("`s3cache query s3` (%s GETs), µs", count(q.S3Count)), []string{micros(q.S3CLI)}, "")
 	row("bare SDK GetObject loop, µs", []string{micros(q.S3Bare)}, "")
-	row("query s3 / bare loop", []string{times(q.S3Ratio)}, target("query s3"))
+	row("query s3 / bare loop, median of the rounds' ratios", []string{times(q.S3Ratio)}, target("query s3"))
 	return tw.Flush()
 }
 

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate", 0, "events per second of the steady run (default 500)")
 	duration := fs.Duration("duration", 0, "length of the steady run (default 20s; 5s with --quick)")
 	rounds := fs.Int("rounds", 0, "repetitions of the S3 and Redis stage measurements; medians are reported (default 3)")
-	queryRounds := fs.Int("query-rounds", 0, "runs of each query method, alternating; medians are reported (default 7; 5 with --quick)")
+	queryRounds := fs.Int("query-rounds", 0, "runs of each query method, alternating; medians are reported (default 9; 5 with --quick)")
 	binDir := fs.String("bin", "", "`DIR` holding s3cached, s3cache, s3server and bareloop already built (default: go build them)")
 	pprofDir := fs.String("pprof", "", "run a profiled s3cached that writes CPU and allocation profiles and SQS call counts into `DIR` (figures not comparable)")
 	if err := fs.Parse(args); err != nil {
