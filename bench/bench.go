@@ -296,6 +296,10 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 			return r, err
 		}
+		bound := boundOf(sqsRuns[round].PerSecond, s3Runs[round].PerSecond, puts[round].PerSecond)
+		r.RoundRatios = append(r.RoundRatios, e.PerSecond/bound)
+		logf("%s: round %d: %.0f events/s end to end, bound %.0f: %.0f%%",
+			humanBytes(size.Bytes), round+1, e.PerSecond, bound, 100*e.PerSecond/bound)
 	}
 	r.S3, r.SQS = median(s3Runs), median(sqsRuns)
 	r.Redis = redisStage{Put: median(puts), PutPipelined: median(pipes), HSet: median(hsets), HSetPipeline: median(hpipes)}

@@ -46,6 +46,9 @@ func TestRun_Smoke(t *testing.T) {
 			t.Errorf("size %v: stage rates SQS %v S3 %v Put %v pipelined %v, bound %v: want all > 0",
 				o.Sizes[i], s.SQS.PerSecond, s.S3.PerSecond, s.Redis.Put.PerSecond, s.Redis.PutPipelined.PerSecond, s.Bound)
 		}
+		if len(s.RoundRatios) != o.Rounds || s.RoundRatios[0] <= 0 {
+			t.Errorf("size %v: ratios of the rounds %v, want %d > 0", o.Sizes[i], s.RoundRatios, o.Rounds)
+		}
 		if s.E2E.Usage.PeakRSS <= 0 || s.E2E.Usage.CPUSeconds <= 0 {
 			t.Errorf("size %v: daemon usage %+v, want RSS and CPU > 0", o.Sizes[i], s.E2E.Usage)
 		}
@@ -72,7 +75,7 @@ func TestRun_Smoke(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| **1 KiB**", "| **8 KiB**", "ratio to bound", "upload→cache lag", "query redis / bare loop"} {
+	for _, want := range []string{"| **1 KiB**", "| **8 KiB**", "ratio to bound", "ratio to bound in each round", "upload→cache lag", "query redis / bare loop"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
