@@ -494,7 +494,7 @@ func TestReserve_WaitsOnlyForWorkers(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { // one of them returns its slots, later than a receiver would wait
-		time.Sleep(receiveFill / 2)
+		time.Sleep(receiveFill * 3 / 4)
 		for range 10 {
 			<-idle.sem
 		}
