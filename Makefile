@@ -19,6 +19,7 @@ DIST_COMMANDS := s3cached s3cache
 test: deps lint
 	$(GO) test -race -count=1 -timeout=10m ./...
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./s3event/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeRecords -fuzztime=20s ./s3event/
 
 build:
 	$(GO) build -o bin/ ./cmd/...

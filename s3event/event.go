@@ -136,13 +136,18 @@ func Parse(body []byte) ([]Event, error) {
 }
 
 func parse(body []byte, inSNS bool) ([]Event, error) {
-	var m message
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("decode JSON: %v: %w", err, ErrUnparseable)
-	}
 	source := sourceS3
 	if inSNS {
 		source = sourceSNS
+	}
+	// A plain notification, nearly every body, skips encoding/json (see
+	// fast.go).
+	if records, ok := decodeRecords(body); ok {
+		return parseRecords(records, source)
+	}
+	var m message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("decode JSON: %v: %w", err, ErrUnparseable)
 	}
 	switch {
 	case m.Records != nil:
