@@ -146,3 +146,21 @@ func TestMedianRatio(t *testing.T) {
 		t.Errorf("medianRatio = %v, want 1 (the median of the rounds' ratios)", got)
 	}
 }
+
+// TestPollDelay: waitKeys polls rarely while the end is far, often when it is near.
+func TestPollDelay(t *testing.T) {
+	for _, tc := range []struct {
+		elapsed time.Duration
+		got, n  int64
+		want    time.Duration
+	}{
+		{time.Second, 0, 1000, pollMin},                      // no rate yet
+		{time.Second, 500, 1000, pollMax},                    // a second to go
+		{time.Second, 980, 1000, 10204081 * time.Nanosecond}, // 20 ms to go: wait half
+		{time.Second, 999, 1000, pollMin},                    // 1 ms to go
+	} {
+		if got := pollDelay(tc.elapsed, tc.got, tc.n); got != tc.want {
+			t.Errorf("pollDelay(%v, %d of %d) = %v, want %v", tc.elapsed, tc.got, tc.n, got, tc.want)
+		}
+	}
+}

@@ -12,7 +12,8 @@
 // (bench/bareloop) and redis-benchmark. Every process is separate, so /proc gives each
 // one's CPU time, and the daemon's peak RSS.
 //
-// The end-to-end runs learn that every entry is in Redis by polling DBSIZE every 5 ms;
+// The end-to-end runs learn that every entry is in Redis by polling DBSIZE, rarely while
+// the end is far and every 2 ms when it is near;
 // the steady run learns when each entry is written from Redis keyspace notifications,
 // enabled for that run only. Timings are reported as medians and ratios; tests assert none of them.
 package bench
