@@ -90,13 +90,7 @@ func dumpRecords(records []Record) string {
 // decodeRecords accepts a body, encoding/json must decode it to the same
 // records and Parse must give what it gives with encoding/json.
 func FuzzDecodeRecords(f *testing.F) {
-	for _, path := range fixtures(f) {
-		body, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
+	addFixtures(f)
 	for _, tt := range decodeRecordsCases() {
 		f.Add([]byte(tt.body))
 	}

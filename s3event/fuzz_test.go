@@ -2,7 +2,6 @@ package s3event
 
 import (
 	"errors"
-	"os"
 	"testing"
 )
 
@@ -10,13 +9,7 @@ import (
 // ErrUnparseable, that created and removed events always name a bucket and a
 // key, and that S3-format events survive Marshal and Parse again.
 func FuzzParse(f *testing.F) {
-	for _, path := range fixtures(f) {
-		body, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
+	addFixtures(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := Parse(body)
 		if err != nil {

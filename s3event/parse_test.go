@@ -78,6 +78,18 @@ func fixtures(tb testing.TB) []string {
 	return paths
 }
 
+// addFixtures seeds f with the body of every fixture.
+func addFixtures(f *testing.F) {
+	f.Helper()
+	for _, path := range fixtures(f) {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body)
+	}
+}
+
 // TestParse_Golden parses every testdata/NAME.json and compares the result
 // (events or error) with testdata/NAME.golden. Run with -update to rewrite
 // the golden files.

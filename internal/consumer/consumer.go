@@ -246,7 +246,7 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 				c.process(workCtx, h.Message, acks)
 				h.stop()
 				metrics.InFlight.Dec()
-				c.working.Add(-1) // before the slot is freed: see reserve
+				c.working.Add(-1) // before the slot is freed: see fill
 				<-c.sem
 			}
 		})
