@@ -10,11 +10,11 @@
 // its receive count. Any other error is retried in place for a while, then left for
 // redelivery.
 //
-// The consumer holds at most Options.Workers messages plus one batch read ahead:
-// receivers take slots before they receive, so that while every worker is busy (or
-// holding messages through an outage) and the batch ahead waits, nothing more is
-// received. Every message is kept invisible from the moment it is received, whether a
-// worker has it yet or not.
+// The consumer holds at most Options.Workers messages plus 30 read ahead: receivers
+// take slots before they receive, so that while every worker is busy (or holding
+// messages through an outage) and the messages ahead wait, nothing more is received.
+// Every message is kept invisible from the moment it is received, whether a worker has
+// it yet or not.
 package consumer
 
 import (
@@ -52,10 +52,18 @@ var ErrUnavailable = errors.New("dependency unavailable")
 // alike. Neither wait delays anything when the consumer is idle: a receiver waits for
 // slots only while workers hold messages, and a lone deletion only waits to be sent.
 const (
-	// readAhead is how many messages may wait for a worker: one batch, received while
-	// the workers are still busy, so that a worker that frees up finds a message at once
-	// rather than waiting for a receive, and so that receives can wait for a full batch.
-	readAhead = 10
+	// batch is the most messages one ReceiveMessage or DeleteMessageBatch call carries.
+	batch = 10
+	// readAhead is how many messages may wait for a worker: three batches, received
+	// while the workers are still busy, so that a worker that frees up finds a message
+	// at once rather than waiting for a receive, and so that receives can wait for a
+	// full batch. One batch is not enough: a receive that waits for ten free slots
+	// starts when the one batch ahead has gone to the workers, and they then idle for
+	// as long as the receive takes. Against goaws, where a receive under load takes
+	// 5 ms (median) to 13 ms (p90), the daemon held no message at all 12% of the time
+	// with one batch ahead. With three, and receivers taking turns (see reserve), it
+	// handled 15-20% more events per second.
+	readAhead = 30
 	// receiveFill is how long a receiver holding fewer slots than a full batch waits
 	// for workers to free more before it receives.
 	receiveFill = 20 * time.Millisecond
@@ -106,7 +114,8 @@ type Consumer struct {
 	log     *zap.Logger
 	visible int32 // the queue's visibility timeout, seconds
 
-	sem chan struct{} // slots: one per message held, Workers + readAhead
+	sem       chan struct{} // slots: one per message held, Workers + readAhead
+	reserving chan struct{} // held by the one receiver that is reserving slots
 	// Failures: consecutive failed attempts at messages (reset by a message that
 	// succeeds), and when SQS last failed a receive and last answered any call (unix ns).
 	handleFailures atomic.Int64
@@ -141,20 +150,22 @@ func New(client SQS, h Handler, o Options) *Consumer {
 		o.Log = zap.NewNop()
 	}
 	return &Consumer{
-		sqs:    client,
-		handle: h,
-		o:      o,
-		log:    o.Log,
-		sem:    make(chan struct{}, o.Workers+readAhead),
-		beats:  make([]atomic.Int64, o.Receivers),
+		sqs:       client,
+		handle:    h,
+		o:         o,
+		log:       o.Log,
+		sem:       make(chan struct{}, o.Workers+readAhead),
+		reserving: make(chan struct{}, 1),
+		beats:     make([]atomic.Int64, o.Receivers),
 	}
 }
 
-// DefaultReceivers is the number of receive loops for workers workers: enough to ask for
-// every slot (the workers' and the batch read ahead) in full batches at once, and at
-// least 2, so that one is polling while another handles its reply or pauses.
+// DefaultReceivers is the number of receive loops for workers workers: enough to have a
+// batch under way for every worker and one more, and at least 2, so that one is polling
+// while another handles its reply or pauses. More would not receive faster, since they
+// take turns reserving slots; they would only send more calls at once to the queue.
 func DefaultReceivers(workers int) int {
-	return max(2, (workers+readAhead+9)/10)
+	return max(2, (workers+2*batch-1)/batch)
 }
 
 // Start checks that the queue answers and reads its visibility timeout.
@@ -225,7 +236,7 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	acks := make(chan string, c.o.Workers+10*c.o.Receivers) // receipt handles to delete
+	acks := make(chan string, c.o.Workers+batch*c.o.Receivers) // receipt handles to delete
 	var ackers sync.WaitGroup
 	for range c.o.Receivers {
 		ackers.Add(1)
@@ -284,7 +295,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 	failures := 0 // consecutive failed receives of this loop
 	for ctx.Err() == nil {
 		c.beats[i].Store(time.Now().UnixNano())
-		slots := c.reserve(ctx, i, min(10, cap(c.sem)))
+		slots := c.reserve(ctx, i, min(batch, cap(c.sem)))
 		if slots == 0 {
 			return
 		}
@@ -324,7 +335,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 			c.working.Add(1)
 			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
 		}
-		if len(msgs) > 0 && len(msgs) < 10 && c.polling.Load() > 0 {
+		if len(msgs) > 0 && len(msgs) < batch && c.polling.Load() > 0 {
 			sleep(ctx, receivePause)
 		}
 	}
@@ -334,21 +345,34 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 // took; 0 when ctx is done first. It waits at most receiveFill for the others, and only
 // while workers hold messages: they free slots as they finish. Slots that other
 // receivers hold through their long polls free up only when those return, so under a
-// light load it receives with what is free rather than wait for them. Waiting for busy
-// workers is not a stall: the loop's heartbeat stays fresh meanwhile.
+// light load it receives with what is free rather than wait for them. One receiver
+// reserves at a time: slots that workers free one by one then fill its batch and the
+// next, rather than being dealt round to every waiting receiver, none of which would
+// have a full batch before receiveFill. Waiting is not a stall: the loop's heartbeat
+// stays fresh meanwhile.
 func (c *Consumer) reserve(ctx context.Context, i, most int) int {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
-		select {
-		case c.sem <- struct{}{}:
-			return c.fill(ctx, most)
-		case <-tick.C:
-			c.beats[i].Store(time.Now().UnixNano())
-		case <-ctx.Done():
-			return 0
+	take := func(ch chan struct{}) bool { // false when ctx is done first
+		for {
+			select {
+			case ch <- struct{}{}:
+				return true
+			case <-tick.C:
+				c.beats[i].Store(time.Now().UnixNano())
+			case <-ctx.Done():
+				return false
+			}
 		}
 	}
+	if !take(c.reserving) {
+		return 0
+	}
+	defer func() { <-c.reserving }()
+	if !take(c.sem) {
+		return 0
+	}
+	return c.fill(ctx, most)
 }
 
 // fill takes up to most-1 more slots for a receiver that holds one; see reserve.
@@ -459,27 +483,27 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 	}
 }
 
-// ackLoop deletes handled messages in batches of up to 10: a batch is sent when it is
-// full or deleteFill after its first message, at once when acks is closed. Deleting
-// later costs nothing but a little more time invisible.
+// ackLoop deletes handled messages in batches: a batch is sent when it is full or
+// deleteFill after its first message, at once when acks is closed. Deleting later
+// costs nothing but a little more time invisible.
 func (c *Consumer) ackLoop(ctx context.Context, acks <-chan string) {
 	for h := range acks {
-		batch := []string{h}
+		handles := []string{h}
 		wait := time.NewTimer(deleteFill)
 	fill:
-		for len(batch) < 10 {
+		for len(handles) < batch {
 			select {
 			case h, ok := <-acks:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, h)
+				handles = append(handles, h)
 			case <-wait.C:
 				break fill
 			}
 		}
 		wait.Stop()
-		c.deleteBatch(ctx, batch)
+		c.deleteBatch(ctx, handles)
 	}
 }
 

@@ -342,11 +342,11 @@ func (f *countingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessage
 	return f.fakeSQS.ReceiveMessage(ctx, in, opts...)
 }
 
-// TestConsumer_ReadsAheadOneBatch: while every worker is busy, the consumer receives one
-// batch more and then nothing, and keeps the messages waiting for a worker invisible.
-func TestConsumer_ReadsAheadOneBatch(t *testing.T) {
+// TestConsumer_ReadsAhead: while every worker is busy, the consumer receives readAhead
+// messages more and then nothing, and keeps the messages waiting for a worker invisible.
+func TestConsumer_ReadsAhead(t *testing.T) {
 	var bodies []string
-	for i := range 30 {
+	for i := range fastOptions().Workers + readAhead + 2*batch {
 		bodies = append(bodies, fmt.Sprint("m-", i))
 	}
 	release := make(chan struct{})
@@ -383,7 +383,7 @@ func TestConsumer_ReadsAheadOneBatch(t *testing.T) {
 		}
 		time.Sleep(700 * time.Millisecond) // more than one extension period
 		if got := received(); got != limit {
-			t.Errorf("received %d messages with %d workers busy, want %d (one batch ahead)", got, o.Workers, limit)
+			t.Errorf("received %d messages with %d workers busy, want %d (%d ahead)", got, o.Workers, limit, readAhead)
 		}
 		f.fakeSQS.mu.Lock()
 		defer f.fakeSQS.mu.Unlock()
@@ -455,17 +455,18 @@ func (f *trickleSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageI
 // the remaining slots through its poll: the queue may be empty now.
 func TestConsumer_PausesAfterPartialBatches(t *testing.T) {
 	for name, tc := range map[string]struct {
-		workers int
-		batch   func(asked int) int
+		free  int // slots not held elsewhere (by messages of a third receiver, say)
+		batch func(asked int) int
 	}{
-		"fewer than asked": {workers: 20}, // slots for two full batches at once: no receiver waits for slots
-		"all it asked":     {workers: 1, batch: func(asked int) int { return asked }},
+		"fewer than asked": {free: 20}, // two full batches at once: no receiver waits for slots
+		"all it asked":     {free: 11, batch: func(asked int) int { return asked }},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &trickleSQS{fakeSQS: newFake(), batch: tc.batch}
-			o := fastOptions()
-			o.Workers = tc.workers
-			c := New(f, func(context.Context, string) error { return nil }, o)
+			c := New(f, func(context.Context, string) error { return nil }, fastOptions())
+			for range cap(c.sem) - tc.free {
+				c.sem <- struct{}{}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
@@ -521,10 +522,35 @@ func TestReserve_WaitsOnlyForWorkers(t *testing.T) {
 	wg.Wait()
 }
 
+// TestReserve_OneReceiverAtATime: slots that workers free one by one fill one
+// receiver's batch, then the next's, rather than going round the waiting receivers,
+// which would leave each with part of a batch when receiveFill runs out.
+func TestReserve_OneReceiverAtATime(t *testing.T) {
+	c := New(newFake(), nil, Options{Workers: 16})
+	for range cap(c.sem) { // every slot held: workers busy, messages waiting
+		c.sem <- struct{}{}
+	}
+	c.working.Store(int32(cap(c.sem)))
+	got := make(chan int, 2)
+	for i := range 2 {
+		go func() { got <- c.reserve(context.Background(), i, batch) }()
+	}
+	time.Sleep(5 * time.Millisecond) // both receivers waiting
+	for range batch + batch/2 {      // the workers free 15 slots, then no more
+		c.working.Add(-1)
+		<-c.sem
+		time.Sleep(receiveFill / 20)
+	}
+	a, b := <-got, <-got
+	if max(a, b) != batch || a+b != batch+batch/2 {
+		t.Errorf("two receivers reserved %d and %d of 15 freed slots, want one full batch of %d and the rest", a, b, batch)
+	}
+}
+
 func TestDefaultReceivers(t *testing.T) {
 	for workers, want := range map[int]int{1: 2, 4: 2, 16: 3, 20: 3, 21: 4, 100: 11} {
 		if got := DefaultReceivers(workers); got != want {
-			t.Errorf("DefaultReceivers(%d) = %d, want %d (slots %d in batches of 10)", workers, got, want, workers+readAhead)
+			t.Errorf("DefaultReceivers(%d) = %d, want %d (a batch of 10 for each worker and one more)", workers, got, want)
 		}
 	}
 }
