@@ -62,7 +62,7 @@ const (
 	// as long as the receive takes. Against goaws, where a receive under load takes
 	// 5 ms (median) to 13 ms (p90), the daemon held no message at all 12% of the time
 	// with one batch ahead. With three, and receivers taking turns (see reserve), it
-	// handled 15-20% more events per second.
+	// handled about 20% more events per second.
 	readAhead = 30
 	// receiveFill is how long a receiver holding fewer slots than a full batch waits
 	// for workers to free more before it receives.
