@@ -295,7 +295,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- 
 	failures := 0 // consecutive failed receives of this loop
 	for ctx.Err() == nil {
 		c.beats[i].Store(time.Now().UnixNano())
-		slots := c.reserve(ctx, i, min(batch, cap(c.sem)))
+		slots := c.reserve(ctx, i, batch)
 		if slots == 0 {
 			return
 		}
