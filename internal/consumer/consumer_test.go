@@ -539,7 +539,7 @@ func TestReserve_OneReceiverAtATime(t *testing.T) {
 	for range batch + batch/2 {      // the workers free 15 slots, then no more
 		c.working.Add(-1)
 		<-c.sem
-		time.Sleep(receiveFill / 20)
+		time.Sleep(receiveFill / 100) // for a receiver to wait again, well within receiveFill
 	}
 	a, b := <-got, <-got
 	if max(a, b) != batch || a+b != batch+batch/2 {
