@@ -13,8 +13,14 @@ import (
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
-	"github.com/s3cache/s3cache/internal/consumer"
 	"github.com/s3cache/s3cache/internal/testenv"
+)
+
+// The stages are measured at a fixed concurrency, enough to keep this machine's cores
+// busy, so that their figures compare from run to run whatever the daemon does.
+const (
+	stageConcurrency = 16 // S3 GETs and Redis writes at once
+	stageReceivers   = 3  // receive loops of the SQS stage and of the queue's own lag
 )
 
 // Size is one object size of the end-to-end runs and how many objects (and events) a
@@ -50,7 +56,7 @@ func (s Size) String() string { return humanBytes(s.Bytes) + "×" + strconv.Itoa
 // Options say what to run. Zero values take the defaults in brackets (Full).
 type Options struct {
 	Sizes          []Size        // [1 KiB×10000, 64 KiB×10000, 1 MiB×1000]
-	Workers        int           // S3CACHE_WORKERS of the daemon and the stages' concurrency [16]
+	Workers        int           // S3CACHE_WORKERS of the daemon; 0: its default
 	SteadyRate     int           // events per second of the steady run [500]
 	SteadyDuration time.Duration // [20s]
 	SteadySize     int           // object size of the steady run [1 KiB]
@@ -71,7 +77,6 @@ type Options struct {
 // Full are the default options: the runs BENCHMARKS.md reports.
 var Full = Options{
 	Sizes:          []Size{{1 << 10, 10000}, {64 << 10, 10000}, {1 << 20, 1000}},
-	Workers:        config.Defaults().Workers,
 	SteadyRate:     500,
 	SteadyDuration: 20 * time.Second,
 	SteadySize:     1 << 10,
@@ -85,7 +90,6 @@ var Full = Options{
 // steady run, fewer GETs.
 var Quick = Options{
 	Sizes:          []Size{{1 << 10, 2000}, {64 << 10, 2000}, {1 << 20, 200}},
-	Workers:        config.Defaults().Workers,
 	SteadyRate:     500,
 	SteadyDuration: 5 * time.Second,
 	SteadySize:     1 << 10,
@@ -98,9 +102,6 @@ var Quick = Options{
 func (o Options) withDefaults() Options {
 	if len(o.Sizes) == 0 {
 		o.Sizes = Full.Sizes
-	}
-	if o.Workers <= 0 {
-		o.Workers = Full.Workers
 	}
 	if o.SteadyRate <= 0 {
 		o.SteadyRate = Full.SteadyRate
@@ -150,11 +151,12 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
 	statBefore, _ := readProcStat()
 	rep := &Report{
-		Machine:   describeMachine(ctx, s),
-		Workers:   o.Workers,
-		Receivers: consumer.DefaultReceivers(o.Workers),
-		Rounds:    o.Rounds,
-		Profiled:  o.PprofDir != "",
+		Machine:          describeMachine(ctx, s),
+		Workers:          o.Workers,
+		StageConcurrency: stageConcurrency,
+		StageReceivers:   stageReceivers,
+		Rounds:           o.Rounds,
+		Profiled:         o.PprofDir != "",
 	}
 	settings := daemonSettings()
 	for i, size := range o.Sizes {
@@ -179,7 +181,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: SQS alone at %d messages/s", o.SteadyRate)
-	if st.SQSLag, err = sqsLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, consumer.DefaultReceivers(o.Workers)); err != nil {
+	if st.SQSLag, err = sqsLag(ctx, s.sqs.Client, queueURL, o.SteadyRate, o.SteadyDuration, stageReceivers); err != nil {
 		return nil, err
 	}
 	logf("steady: SQS through the daemon's consumer at %d messages/s", o.SteadyRate)
@@ -230,8 +232,8 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 	// machine's speed (a shared VM's neighbours) affects the bound and the end-to-end
 	// rate alike; the report takes the median of each.
 	// The S3 stage fetches through a client set up as the daemon's: as many idle
-	// connections as workers, and a read timeout (whose length does not matter here).
-	fetcher := awsclient.NewS3(testenv.AWSConfig(s.s3.endpoint), true, awsclient.Downloader(o.Workers, time.Minute))
+	// connections as fetches at once, and a read timeout (whose length does not matter).
+	fetcher := awsclient.NewS3(testenv.AWSConfig(s.s3.endpoint), true, awsclient.Downloader(stageConcurrency, time.Minute))
 	var s3Runs, sqsRuns, puts, pipes, hsets, hpipes []Rate
 	var runs []E2E
 	for round := range o.Rounds {
@@ -239,7 +241,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 			humanBytes(size.Bytes), round+1, o.Rounds, size.Objects)
 		var rate Rate
 		err := s.metered(&rate, func() (err error) {
-			rate, err = s3Stage(ctx, fetcher, objs, o.Workers)
+			rate, err = s3Stage(ctx, fetcher, objs, stageConcurrency)
 			return err
 		})
 		if err != nil {
@@ -247,7 +249,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 		}
 		s3Runs = append(s3Runs, rate)
 
-		st, err := measureRedis(ctx, s.redis.URL, settings, size.Objects, size.Bytes, o.Workers, s.metered)
+		st, err := measureRedis(ctx, s.redis.URL, settings, size.Objects, size.Bytes, stageConcurrency, s.metered)
 		if err != nil {
 			return r, err
 		}
@@ -258,7 +260,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 			return r, err
 		}
 		err = s.metered(&rate, func() (err error) {
-			rate, err = sqsStage(ctx, s.sqs.Client, queueURL, size.Objects, consumer.DefaultReceivers(o.Workers))
+			rate, err = sqsStage(ctx, s.sqs.Client, queueURL, size.Objects, stageReceivers)
 			return err
 		})
 		if err != nil {
@@ -304,7 +306,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 	r.S3, r.SQS = median(s3Runs), median(sqsRuns)
 	r.Redis = redisStage{Put: median(puts), PutPipelined: median(pipes), HSet: median(hsets), HSetPipeline: median(hpipes)}
 	r.E2E = medianRun(runs)
-	r.derive(o.Workers)
+	r.derive()
 	logf("%s: %.0f events/s end to end; bound %.0f (SQS %.0f, S3 %.0f, Redis %.0f)",
 		humanBytes(size.Bytes), r.E2E.PerSecond, r.Bound, r.SQS.PerSecond, r.S3.PerSecond, r.Redis.Put.PerSecond)
 	return r, nil

@@ -23,16 +23,18 @@ type daemonProc struct {
 const logLines = 20
 
 // startDaemon starts s3cached for the run called name against the servers, with
-// S3CACHE_WORKERS=workers and otherwise the default configuration. It does not wait
+// S3CACHE_WORKERS=workers (unless 0) and otherwise the default configuration. It does not wait
 // for it to be ready. When it cannot start, s.tb fails.
 func (s *servers) startDaemon(queueURL string, workers int, name string) *daemonProc {
 	env := append(cleanEnv(),
 		"S3CACHE_QUEUE_URL="+queueURL,
 		"S3CACHE_REDIS_URL="+s.redis.URL,
 		"S3CACHE_S3_PATH_STYLE=true",
-		"S3CACHE_WORKERS="+strconv.Itoa(workers),
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
 	)
+	if workers > 0 {
+		env = append(env, "S3CACHE_WORKERS="+strconv.Itoa(workers))
+	}
 	env = append(env, s.awsEnv()...)
 	if s.pprofDir != "" {
 		env = append(env, "S3CACHE_BENCH_PPROF_DIR="+s.pprofDir, "S3CACHE_BENCH_RUN="+name)

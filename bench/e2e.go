@@ -415,7 +415,7 @@ func sqsLag(ctx context.Context, c *sqs.Client, queueURL string, rate int, durat
 func consumerLag(ctx context.Context, c *sqs.Client, queueURL string, rate int, duration time.Duration, workers int) (Latency, error) {
 	l, err := queueLag(ctx, c, queueURL, rate, duration, func(ctx context.Context, seen func(string) error) error {
 		con := consumer.New(c, func(_ context.Context, body string) error { return seen(body) },
-			consumer.Options{QueueURL: queueURL, Workers: workers})
+			consumer.Options{QueueURL: queueURL, MaxInFlight: workers})
 		return con.Run(ctx, 10*time.Second)
 	})
 	if err != nil {

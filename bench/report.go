@@ -13,19 +13,22 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/s3cache/s3cache/internal/config"
 )
 
 // Report is everything one benchmark run measured.
 type Report struct {
-	Machine   Machine       `json:"machine"`
-	Workers   int           `json:"workers"`
-	Receivers int           `json:"receivers"`
-	Rounds    int           `json:"rounds"`
-	Sizes     []SizeReport  `json:"sizes"`
-	Steady    Steady        `json:"steady"`
-	Query     QueryOverhead `json:"query"`
-	Targets   []Target      `json:"targets"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	Machine          Machine       `json:"machine"`
+	Workers          int           `json:"workers"` // S3CACHE_WORKERS; 0: the daemon's default
+	StageConcurrency int           `json:"stage_concurrency"`
+	StageReceivers   int           `json:"stage_receivers"`
+	Rounds           int           `json:"rounds"`
+	Sizes            []SizeReport  `json:"sizes"`
+	Steady           Steady        `json:"steady"`
+	Query            QueryOverhead `json:"query"`
+	Targets          []Target      `json:"targets"`
+	Elapsed          time.Duration `json:"elapsed_ns"`
 	// Background is the share of the machine's CPU that programs other than the
 	// benchmark's used during the run: noise, 0 on a quiet machine.
 	Background float64 `json:"background_cpu_share"`
@@ -65,10 +68,10 @@ type SizeReport struct {
 	// RoundRatios is each round's end-to-end rate over the bound of that round's
 	// stages: how far the machine's drift moves the ratio.
 	RoundRatios []float64 `json:"round_ratios_to_bound"`
-	RSSBudget   int64     `json:"rss_budget_bytes"` // 64 MiB + workers × object size
+	RSSBudget   int64     `json:"rss_budget_bytes"` // 64 MiB + S3CACHE_MAX_INFLIGHT_BYTES
 }
 
-func (r *SizeReport) derive(workers int) {
+func (r *SizeReport) derive() {
 	sqs, s3, redis := r.SQS.PerSecond, r.S3.PerSecond, r.Redis.Put.PerSecond
 	r.Bound = boundOf(sqs, s3, redis)
 	r.Slowest, r.SlowestRate = "SQS", sqs
@@ -80,8 +83,12 @@ func (r *SizeReport) derive(workers int) {
 	}
 	r.RatioBound = r.E2E.PerSecond / r.Bound
 	r.RatioSlowest = r.E2E.PerSecond / r.SlowestRate
-	r.RSSBudget = 64<<20 + int64(workers)*int64(r.Size.Bytes)
+	r.RSSBudget = rssBudget()
 }
+
+// rssBudget is the daemon's memory budget with the default configuration: 64 MiB and
+// the bytes of bodies it may hold at once.
+func rssBudget() int64 { return 64<<20 + config.Defaults().MaxInflightBytes }
 
 // boundOf is the rate of the three stages done back to back.
 func boundOf(sqs, s3, redis float64) float64 { return 1 / (1/sqs + 1/s3 + 1/redis) }
@@ -236,7 +243,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("---", sep, "---")
 
-	row(fmt.Sprintf("**Stage limits**, each alone, %d workers / %d receivers (medians of %d)", r.Workers, r.Receivers, r.Rounds), nil, "")
+	row(fmt.Sprintf("**Stage limits**, each alone, %d in flight / %d receive loops (medians of %d)", r.StageConcurrency, r.StageReceivers, r.Rounds), nil, "")
 	row("objects (= events) per run", perSize(func(s SizeReport) string { return count(s.Size.Objects) }), "")
 	row("SQS receive ×10 + batch delete, msg/s", perSize(func(s SizeReport) string { return count(round(s.SQS.PerSecond)) }), "")
 	row("SQS via the daemon's consumer, no-op handler, msg/s", perSize(func(s SizeReport) string {
@@ -245,7 +252,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		return count(round(s.SQSConsumer.PerSecond))
 	}), "")
-	row(fmt.Sprintf("S3 GET (s3object.Get, %d in flight), objects/s", r.Workers), perSize(func(s SizeReport) string { return count(round(s.S3.PerSecond)) }), "")
+	row(fmt.Sprintf("S3 GET (s3object.Get, %d in flight), objects/s", r.StageConcurrency), perSize(func(s SizeReport) string { return count(round(s.S3.PerSecond)) }), "")
 	row("S3 GET, MB/s", perSize(func(s SizeReport) string { return fmt.Sprintf("%.1f", s.S3.MBPerSec) }), "")
 	row("S3 GET p50, ms", perSize(func(s SizeReport) string { return millisN(s.S3.P50) }), "")
 	row("Redis Store.Put (the script), writes/s", perSize(func(s SizeReport) string { return count(round(s.Redis.Put.PerSecond)) }), "")
@@ -267,7 +274,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return strings.Join(p, " · ")
 	}), "")
 	row("ratio to slowest stage", perSize(func(s SizeReport) string { return pct(s.RatioSlowest) }), "")
-	row("daemon peak RSS (budget 64 MiB + workers × size)", perSize(func(s SizeReport) string {
+	row("daemon peak RSS (budget 64 MiB + S3CACHE_MAX_INFLIGHT_BYTES)", perSize(func(s SizeReport) string {
 		return mib(s.E2E.Usage.PeakRSS) + " (" + mib(s.RSSBudget) + ")"
 	}), r.rssVerdict())
 	row("daemon CPU s per 1,000 events", perSize(func(s SizeReport) string { return fmt.Sprintf("%.3f", s.E2E.Usage.CPUPer1000) }), "")
@@ -280,7 +287,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row(fmt.Sprintf("**Steady**: %d events/s for %v, %s objects, each uploaded then announced", st.Rate, st.Duration, humanBytes(st.Size)), nil, "")
 	row("offered → achieved, events/s", []string{fmt.Sprintf("%d → %.0f", st.Rate, st.Achieved)}, "")
 	row("upload→cache lag p50 / p99 / max, ms", []string{latency(st.Lag)}, target("lag p99"))
-	row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.Receivers), []string{latency(st.SQSLag)}, "")
+	row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.StageReceivers), []string{latency(st.SQSLag)}, "")
 	row("SQS via the daemon's consumer, send→handler p50 / p99 / max, ms", []string{latency(st.ConsumerLag)}, "")
 	row("daemon peak RSS; CPU s per 1,000 events", []string{fmt.Sprintf("%s; %.3f", mib(st.Usage.PeakRSS), st.Usage.CPUPer1000)}, "")
 

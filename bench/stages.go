@@ -163,7 +163,7 @@ func consumerStage(ctx context.Context, c *sqs.Client, queueURL string, n, worke
 	con := consumer.New(c, func(context.Context, string) error {
 		handled.Add(1)
 		return nil
-	}, consumer.Options{QueueURL: queueURL, Workers: workers})
+	}, consumer.Options{QueueURL: queueURL, MaxInFlight: workers})
 	if err := con.Start(ctx); err != nil {
 		return Rate{}, err
 	}

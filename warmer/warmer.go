@@ -62,6 +62,8 @@ type Warmer struct {
 	// sequencer and skips the fetch of a duplicate or older event; 0: for every event.
 	// Smaller objects are fetched and the store's conditional write discards them.
 	CheckFirst int64
+	// Budget bounds the bytes of bodies fetched and not yet written; nil: no bound.
+	Budget *Budget
 }
 
 // Error is a failure of one stage ("fetch" from S3 or "redis"); the event should be retried.
@@ -86,7 +88,12 @@ func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 	if e.Size > w.MaxObjectBytes {
 		return w.evict(ctx, e, TooLarge)
 	}
-	obj, err := w.fetch(ctx, e.Bucket, e.Key)
+	reserved, err := w.Budget.reserve(ctx, e.Size)
+	if err != nil {
+		return "", &Error{Stage: "fetch", Err: err}
+	}
+	defer func() { w.Budget.release(reserved) }()
+	obj, err := w.fetch(ctx, e.Bucket, e.Key, &reserved)
 	switch {
 	case errors.Is(err, s3object.ErrNotFound), isNoSuchBucket(err):
 		return w.evict(ctx, e, Gone)
@@ -132,10 +139,15 @@ func (w *Warmer) evict(ctx context.Context, e s3event.Event, why Outcome) (Outco
 
 // fetch reads the current object. It fetches the latest version rather than the event's:
 // the entry must end equal to S3's current object, and a later event for the key will
-// carry a higher sequencer anyway.
-func (w *Warmer) fetch(ctx context.Context, bucket, key string) (cache.Object, error) {
+// carry a higher sequencer anyway. *reserved is what the fetch holds of the budget; it
+// grows when the object turns out larger than the event said.
+func (w *Warmer) fetch(ctx context.Context, bucket, key string, reserved *int64) (cache.Object, error) {
+	var s3 s3object.Getter = w.S3
+	if w.Budget != nil {
+		s3 = budgetedGetter{ObjectGetter: w.S3, budget: w.Budget, limit: w.MaxObjectBytes, reserved: reserved}
+	}
 	start := time.Now()
-	obj, err := s3object.Get(ctx, w.S3, bucket, key, w.MaxObjectBytes)
+	obj, err := s3object.Get(ctx, s3, bucket, key, w.MaxObjectBytes)
 	if err != nil {
 		return cache.Object{}, err
 	}

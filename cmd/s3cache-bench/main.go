@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of the table")
 	save := fs.String("save", "", "also write the report as JSON to `FILE`")
 	sizes := fs.String("sizes", "", "object sizes and counts of the end-to-end runs, e.g. `1KiB:10000,64KiB:10000,1MiB:1000`")
-	workers := fs.Int("workers", 0, "S3CACHE_WORKERS of the daemon, and the stages' concurrency (default 16)")
+	workers := fs.Int("workers", 0, "S3CACHE_WORKERS of the daemon (default: the daemon's own)")
 	rate := fs.Int("rate", 0, "events per second of the steady run (default 500)")
 	duration := fs.Duration("duration", 0, "length of the steady run (default 20s; 5s with --quick)")
 	rounds := fs.Int("rounds", 0, "repetitions of the S3 and Redis stage measurements; medians are reported (default 3)")

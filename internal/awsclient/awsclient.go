@@ -67,13 +67,21 @@ func Downloader(conns int, readTimeout time.Duration) func(*s3.Options) {
 // forever.
 const sqsCallTimeout = 30 * time.Second
 
+// sqsIdleConns is how many idle connections an SQS client keeps to its endpoint. The
+// consumer runs polls, deletes and visibility changes side by side, as many as its limit
+// needs; with the SDK's 10, every call beyond them would dial (and, on AWS, handshake
+// TLS) anew. Only connections that were once needed are kept.
+const sqsIdleConns = 256
+
 // NewSQS returns an SQS client whose HTTP replies are read in full before the SDK decodes
 // them. Some SQS-compatible servers close the connection right after a reply, which the
 // SDK's streaming decoder can report as "use of closed network connection" and so lose a
 // received batch; reading the (at most a few MiB) reply first avoids that, and costs
 // nothing measurable against real SQS.
 func NewSQS(cfg aws.Config) *sqs.Client {
-	base := awshttp.NewBuildableClient()
+	base := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, sqsIdleConns)
+	})
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
 		o.HTTPClient = &http.Client{Transport: bufferingTransport{base: base.GetTransport()}, Timeout: sqsCallTimeout}
 	})

@@ -26,23 +26,24 @@ const Prefix = "S3CACHE"
 // S3CACHE_QUEUE_URL). No field has an envconfig:"…" tag on purpose: with one, envconfig
 // also reads the unprefixed name (TTL, BUCKET, WORKERS…) when the S3CACHE_ one is unset.
 type Config struct {
-	QueueURL        string        `split_words:"true"`
-	Bucket          string        `split_words:"true"`
-	RedisURL        string        `split_words:"true"`
-	RedisCluster    bool          `split_words:"true"`
-	KeyPrefix       string        `split_words:"true"`
-	TTL             time.Duration `split_words:"true"`
-	TTLJitter       float64       `split_words:"true"`
-	TombstoneTTL    time.Duration `split_words:"true"`
-	MaxObjectBytes  int64         `split_words:"true"`
-	KeyPrefixes     []string      `split_words:"true"`
-	KeySuffixes     []string      `split_words:"true"`
-	Workers         int           `split_words:"true"`
-	HTTPAddr        string        `split_words:"true"`
-	LogLevel        string        `split_words:"true"`
-	LogFormat       string        `split_words:"true"`
-	ShutdownTimeout time.Duration `split_words:"true"`
-	S3PathStyle     bool          `split_words:"true"`
+	QueueURL         string        `split_words:"true"`
+	Bucket           string        `split_words:"true"`
+	RedisURL         string        `split_words:"true"`
+	RedisCluster     bool          `split_words:"true"`
+	KeyPrefix        string        `split_words:"true"`
+	TTL              time.Duration `split_words:"true"`
+	TTLJitter        float64       `split_words:"true"`
+	TombstoneTTL     time.Duration `split_words:"true"`
+	MaxObjectBytes   int64         `split_words:"true"`
+	MaxInflightBytes int64         `split_words:"true"`
+	KeyPrefixes      []string      `split_words:"true"`
+	KeySuffixes      []string      `split_words:"true"`
+	Workers          int           `split_words:"true"`
+	HTTPAddr         string        `split_words:"true"`
+	LogLevel         string        `split_words:"true"`
+	LogFormat        string        `split_words:"true"`
+	ShutdownTimeout  time.Duration `split_words:"true"`
+	S3PathStyle      bool          `split_words:"true"`
 }
 
 // Limits on values; Redis refuses arguments over 512 MiB.
@@ -68,16 +69,17 @@ func (e *Error) Error() string {
 // Defaults returns the configuration used when no variable is set.
 func Defaults() Config {
 	return Config{
-		RedisURL:        "redis://127.0.0.1:6379/0",
-		TTL:             24 * time.Hour,
-		TTLJitter:       0.1,
-		TombstoneTTL:    10 * time.Minute,
-		MaxObjectBytes:  1 << 20,
-		Workers:         16,
-		HTTPAddr:        "127.0.0.1:9180",
-		LogLevel:        "info",
-		LogFormat:       "json",
-		ShutdownTimeout: 30 * time.Second,
+		RedisURL:         "redis://127.0.0.1:6379/0",
+		TTL:              24 * time.Hour,
+		TTLJitter:        0.1,
+		TombstoneTTL:     10 * time.Minute,
+		MaxObjectBytes:   1 << 20,
+		MaxInflightBytes: 16 << 20,
+		Workers:          256,
+		HTTPAddr:         "127.0.0.1:9180",
+		LogLevel:         "info",
+		LogFormat:        "json",
+		ShutdownTimeout:  30 * time.Second,
 	}
 }
 
@@ -139,8 +141,10 @@ func (c Config) Validate() error {
 		return &Error{Var: name("TOMBSTONE_TTL"), Value: c.TombstoneTTL.String(), Allowed: "a duration > 0, e.g. 10m; it must outlast the slowest redelivery of an event"}
 	case c.MaxObjectBytes <= 0 || c.MaxObjectBytes > maxObjectBytesLimit:
 		return &Error{Var: name("MAX_OBJECT_BYTES"), Value: strconv.FormatInt(c.MaxObjectBytes, 10), Allowed: fmt.Sprintf("a byte count from 1 to %d (512 MiB, the largest value Redis accepts)", maxObjectBytesLimit)}
+	case c.MaxInflightBytes <= 0:
+		return &Error{Var: name("MAX_INFLIGHT_BYTES"), Value: strconv.FormatInt(c.MaxInflightBytes, 10), Allowed: "a byte count ≥ 1, e.g. 16777216 (16 MiB); an object larger than it is fetched alone"}
 	case c.Workers < 1 || c.Workers > maxWorkers:
-		return &Error{Var: name("WORKERS"), Value: strconv.Itoa(c.Workers), Allowed: fmt.Sprintf("a whole number from 1 to %d", maxWorkers)}
+		return &Error{Var: name("WORKERS"), Value: strconv.Itoa(c.Workers), Allowed: fmt.Sprintf("a whole number from 1 to %d: the most messages processed at once (the daemon sizes itself below it)", maxWorkers)}
 	case c.ShutdownTimeout <= 0:
 		return &Error{Var: name("SHUTDOWN_TIMEOUT"), Value: c.ShutdownTimeout.String(), Allowed: "a duration > 0, e.g. 30s"}
 	case c.LogFormat != "json" && c.LogFormat != "console":
@@ -239,6 +243,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Float64("ttl_jitter", c.TTLJitter),
 		zap.Duration("tombstone_ttl", c.TombstoneTTL),
 		zap.Int64("max_object_bytes", c.MaxObjectBytes),
+		zap.Int64("max_inflight_bytes", c.MaxInflightBytes),
 		zap.Strings("key_prefixes", c.KeyPrefixes),
 		zap.Strings("key_suffixes", c.KeySuffixes),
 		zap.Int("workers", c.Workers),

@@ -13,7 +13,7 @@ func TestLoad_Defaults(t *testing.T) {
 		t.Fatalf("Load with no variables set: %v", err)
 	}
 	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.TTL != 24*time.Hour || c.TTLJitter != 0.1 ||
-		c.TombstoneTTL != 10*time.Minute || c.MaxObjectBytes != 1<<20 || c.Workers != 16 ||
+		c.TombstoneTTL != 10*time.Minute || c.MaxObjectBytes != 1<<20 || c.MaxInflightBytes != 16<<20 || c.Workers != 256 ||
 		c.HTTPAddr != "127.0.0.1:9180" || c.LogLevel != "info" || c.LogFormat != "json" ||
 		c.ShutdownTimeout != 30*time.Second || c.RedisCluster || c.S3PathStyle {
 		t.Errorf("defaults: got %+v", c)
@@ -58,6 +58,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"S3CACHE_TOMBSTONE_TTL", "0s", "S3CACHE_TOMBSTONE_TTL"},
 		{"S3CACHE_MAX_OBJECT_BYTES", "0", "S3CACHE_MAX_OBJECT_BYTES"},
 		{"S3CACHE_MAX_OBJECT_BYTES", "1GB", "whole number"},
+		{"S3CACHE_MAX_INFLIGHT_BYTES", "0", "byte count ≥ 1"},
 		{"S3CACHE_WORKERS", "0", "from 1 to 1024"},
 		{"S3CACHE_REDIS_URL", "http://x:1", "redis:// (plain) or rediss:// (TLS)"},
 		{"S3CACHE_REDIS_URL", "redis://:s3cret@host:6379/x", ":xxxxx@host"},
@@ -139,7 +140,7 @@ func TestLoad_EveryVariable(t *testing.T) {
 		"S3CACHE_QUEUE_URL": "https://sqs.example/1/q", "S3CACHE_BUCKET": "b",
 		"S3CACHE_REDIS_URL": "rediss://:p@h:6380/0", "S3CACHE_REDIS_CLUSTER": "true",
 		"S3CACHE_KEY_PREFIX": "app:", "S3CACHE_TTL": "1h", "S3CACHE_TTL_JITTER": "0.2",
-		"S3CACHE_TOMBSTONE_TTL": "5m", "S3CACHE_MAX_OBJECT_BYTES": "2048",
+		"S3CACHE_TOMBSTONE_TTL": "5m", "S3CACHE_MAX_OBJECT_BYTES": "2048", "S3CACHE_MAX_INFLIGHT_BYTES": "4096",
 		"S3CACHE_KEY_PREFIXES": "a/", "S3CACHE_KEY_SUFFIXES": ".txt", "S3CACHE_WORKERS": "8",
 		"S3CACHE_HTTP_ADDR": "127.0.0.1:1", "S3CACHE_LOG_LEVEL": "debug", "S3CACHE_LOG_FORMAT": "console",
 		"S3CACHE_SHUTDOWN_TIMEOUT": "5s", "S3CACHE_S3_PATH_STYLE": "true",
@@ -154,7 +155,7 @@ func TestLoad_EveryVariable(t *testing.T) {
 	want := Config{
 		QueueURL: "https://sqs.example/1/q", Bucket: "b", RedisURL: "rediss://:p@h:6380/0", RedisCluster: true,
 		KeyPrefix: "app:", TTL: time.Hour, TTLJitter: 0.2, TombstoneTTL: 5 * time.Minute, MaxObjectBytes: 2048,
-		KeyPrefixes: []string{"a/"}, KeySuffixes: []string{".txt"}, Workers: 8, HTTPAddr: "127.0.0.1:1",
+		MaxInflightBytes: 4096, KeyPrefixes: []string{"a/"}, KeySuffixes: []string{".txt"}, Workers: 8, HTTPAddr: "127.0.0.1:1",
 		LogLevel: "debug", LogFormat: "console", ShutdownTimeout: 5 * time.Second, S3PathStyle: true,
 	}
 	if fmt.Sprint(c) != fmt.Sprint(want) {

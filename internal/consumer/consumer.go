@@ -1,20 +1,24 @@
-// Package consumer is the SQS loop of s3cached: long-polling receivers, a bounded pool of
-// workers, visibility extension for slow messages, retries with capped jittered backoff,
-// and batched deletes once a message's effect is in place.
+// Package consumer is the SQS loop of s3cached. It holds up to a limit of messages at
+// once, counting those a poll has asked for: a poll goes out whenever there is room for a
+// full batch of ten (or any room, when no poll is out), so polls run side by side while
+// the queue has a backlog and one or two long polls wait at the queue when it has none,
+// returning as soon as a message arrives. Every received message goes to a worker at
+// once (the pool grows and shrinks with the work) and is kept invisible until it is done;
+// then its receipt handle goes to a deleter that sends batches of ten, several at a time.
+// The limit follows Little's law, messages held = rate × time held, without knowing
+// either in advance: the Limiter raises it while the queue has a backlog and each raise
+// raises the rate, takes back a raise that does not, and lets it decay when the backlog
+// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where S3 is
+// 15 ms away the daemon holds as many messages as hide that latency, and where the CPU
+// is the limit it holds no more than keep the CPU busy.
 //
 // The contract with the handler: a message is deleted only when the handler returned nil
 // (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
 // alone so that the queue's redrive policy moves it to the dead-letter queue. An error
 // wrapping ErrUnavailable (Redis or S3 down) is retried in place, the message kept
 // invisible, until it succeeds: however long the outage, the message does not use up
-// its receive count. Any other error is retried in place for a while, then left for
-// redelivery.
-//
-// The consumer holds at most Options.Workers messages plus 30 read ahead: receivers
-// take slots before they receive, so that while every worker is busy (or holding
-// messages through an outage) and the messages ahead wait, nothing more is received.
-// Every message is kept invisible from the moment it is received, whether a worker has
-// it yet or not.
+// its receive count, and the consumer receives nothing more meanwhile. Any other error
+// is retried in place for a while, then left for redelivery.
 package consumer
 
 import (
@@ -45,40 +49,11 @@ var ErrPoison = errors.New("message cannot be processed; left for the dead-lette
 // received meanwhile to the dead-letter queue.
 var ErrUnavailable = errors.New("dependency unavailable")
 
-// How messages are batched under load. Workers free up one at a time and handled
-// messages arrive one at a time: receiving as soon as one slot is free, or deleting as
-// soon as one message is done, would make a ReceiveMessage and a DeleteMessageBatch call
-// per message instead of one per ten, and every call costs the queue and the daemon
-// alike. Neither wait delays anything when the consumer is idle: a receiver waits for
-// slots only while workers hold messages, and a lone deletion only waits to be sent.
-const (
-	// batch is the most messages one ReceiveMessage or DeleteMessageBatch call carries.
-	batch = 10
-	// readAhead is how many messages may wait for a worker: three batches, received
-	// while the workers are still busy, so that a worker that frees up finds a message
-	// at once rather than waiting for a receive, and so that receives can wait for a
-	// full batch. One batch is not enough: a receive that waits for ten free slots
-	// starts when the one batch ahead has gone to the workers, and they then idle for
-	// as long as the receive takes. Against goaws, where a receive under load takes
-	// 5 ms (median) to 13 ms (p90), the daemon held no message at all 12% of the time
-	// with one batch ahead. With three, and receivers taking turns (see reserve), it
-	// handled about 20% more events per second.
-	readAhead = 30
-	// receiveFill is how long a receiver holding fewer slots than a full batch waits
-	// for workers to free more before it receives.
-	receiveFill = 20 * time.Millisecond
-	// deleteFill is how long a deletion waits for others to share its batch.
-	deleteFill = 50 * time.Millisecond
-	// receivePause is how long a receiver waits after a partial batch (fewer than ten
-	// messages: the queue may be empty now, even if the receiver got all it asked for
-	// with the slots it had) while another receiver is in a long poll. That one takes
-	// whatever arrives meanwhile, so the pause costs no latency and spares a call that
-	// would carry a message or two. And the receivers do not poll in step: on a queue
-	// whose long polls look for new messages only now and then (goaws: every 100 ms),
-	// receivers that all drain the queue and poll again at once would all wait for the
-	// same next look, where now one of them returns every few milliseconds.
-	receivePause = 10 * time.Millisecond
-)
+// batch is the most messages one ReceiveMessage or DeleteMessageBatch call carries.
+const batch = 10
+
+// DefaultMaxInFlight is the upper bound of the limit when Options.MaxInFlight is 0.
+const DefaultMaxInFlight = 256
 
 // Handler processes one message body. It returns nil when the message may be deleted.
 type Handler func(ctx context.Context, body string) error
@@ -93,10 +68,11 @@ type SQS interface {
 
 // Options configure a Consumer. Zero values take the defaults in brackets.
 type Options struct {
-	QueueURL  string
-	Workers   int           // messages processed at once [16]
-	Receivers int           // concurrent ReceiveMessage loops [DefaultReceivers(Workers)]
-	WaitTime  time.Duration // long-poll wait [20s]
+	QueueURL string
+	// MaxInFlight bounds the messages held at once, and so the handlers running at once
+	// [DefaultMaxInFlight]. The Limiter sizes the consumer below it.
+	MaxInFlight int
+	WaitTime    time.Duration // long-poll wait [20s]
 	// Attempts is how often a failing message is tried before it is left for
 	// redelivery [5]; between attempts the worker backs off (1s, 2s, 4s, … ≤ MaxBackoff).
 	// Failures wrapping ErrUnavailable do not count.
@@ -114,25 +90,43 @@ type Consumer struct {
 	log     *zap.Logger
 	visible int32 // the queue's visibility timeout, seconds
 
-	sem       chan struct{} // slots: one per message held, Workers + readAhead
-	reserving chan struct{} // held by the one receiver that is reserving slots
+	lim  *Limiter      // used by the scheduler only
+	wake chan struct{} // tells the scheduler that room may have opened
+	work chan held     // hands a message to an idle worker
+
+	mu sync.Mutex
+	st state // guarded by mu
+
 	// Failures: consecutive failed attempts at messages (reset by a message that
 	// succeeds), and when SQS last failed a receive and last answered any call (unix ns).
 	handleFailures atomic.Int64
 	sqsFailedAt    atomic.Int64
 	sqsAnsweredAt  atomic.Int64
-	polling        atomic.Int32 // receivers in a ReceiveMessage call
-	working        atomic.Int32 // messages received and not yet finished by a worker
-	beats          []atomic.Int64
+	beat           atomic.Int64 // when the scheduler last ran (unix ns)
+}
+
+// state is what the scheduler decides from: how many messages are held, asked for and
+// being polled for, and what the current interval has seen so far.
+type state struct {
+	limit    int
+	held     int // received and not yet finished
+	reserved int // asked for by polls under way
+	polls    int // polls under way (including a failed one waiting out its backoff)
+	failures int // consecutive failed polls
+	retryAt  time.Time
+
+	// The interval's sample.
+	finished  int
+	peak      int
+	polled    int // polls that returned messages or none
+	fullPolls int // polls that returned a full batch
+	heldFor   time.Duration
 }
 
 // New returns a Consumer; call Start, then Run.
 func New(client SQS, h Handler, o Options) *Consumer {
-	if o.Workers <= 0 {
-		o.Workers = 16
-	}
-	if o.Receivers <= 0 {
-		o.Receivers = DefaultReceivers(o.Workers)
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.WaitTime <= 0 {
 		o.WaitTime = 20 * time.Second
@@ -149,23 +143,17 @@ func New(client SQS, h Handler, o Options) *Consumer {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	lim := NewLimiter(2*batch, o.MaxInFlight)
 	return &Consumer{
-		sqs:       client,
-		handle:    h,
-		o:         o,
-		log:       o.Log,
-		sem:       make(chan struct{}, o.Workers+readAhead),
-		reserving: make(chan struct{}, 1),
-		beats:     make([]atomic.Int64, o.Receivers),
+		sqs:    client,
+		handle: h,
+		o:      o,
+		log:    o.Log,
+		lim:    lim,
+		wake:   make(chan struct{}, 1),
+		work:   make(chan held),
+		st:     state{limit: lim.Limit()},
 	}
-}
-
-// DefaultReceivers is the number of receive loops for workers workers: enough to have a
-// batch under way for every worker and one more, and at least 2, so that one is polling
-// while another handles its reply or pauses. More would not receive faster, since they
-// take turns reserving slots; they would only send more calls at once to the queue.
-func DefaultReceivers(workers int) int {
-	return max(2, (workers+2*batch-1)/batch)
 }
 
 // Start checks that the queue answers and reads its visibility timeout.
@@ -202,75 +190,37 @@ func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
 
 // Failing reports whether the last message failed, or a receive failed and SQS has not
 // answered any call since. A queue that answers again (to Check, say) ends the latter at
-// once: a receiver may still be backing off, or long-polling an empty queue.
+// once: a poll may still be backing off, or long-polling an empty queue.
 func (c *Consumer) Failing() bool {
 	return c.handleFailures.Load() > 0 || c.sqsFailedAt.Load() > c.sqsAnsweredAt.Load()
 }
 
-// Healthy reports whether every receive loop has made progress within d.
+// Healthy reports whether the scheduler, which sends every poll, has run within d.
 func (c *Consumer) Healthy(d time.Duration) bool {
-	oldest := time.Now().Add(-d).UnixNano()
-	for i := range c.beats {
-		if c.beats[i].Load() < oldest {
-			return false
-		}
-	}
-	return true
+	return c.beat.Load() >= time.Now().Add(-d).UnixNano()
 }
 
 // Run receives and processes messages until ctx is done. Then it stops receiving, lets
 // the messages in hand finish for at most drain, deletes what succeeded, and returns nil.
-// Messages not finished by then stay in the queue and are redelivered.
+// Messages not finished by then stay in the queue and are redelivered. Run may be called
+// once.
 func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	if c.visible == 0 {
 		if err := c.Start(ctx); err != nil {
 			return err
 		}
 	}
-	now := time.Now().UnixNano()
-	for i := range c.beats {
-		c.beats[i].Store(now)
-	}
+	c.beat.Store(time.Now().UnixNano())
+	metrics.ConcurrencyLimit.Set(float64(c.lim.Limit()))
 
 	// Work outlives ctx by up to drain, so that SIGTERM lets in-flight messages finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	del := startDeleter(workCtx, c, max(2, c.o.MaxInFlight/batch))
 
-	acks := make(chan string, c.o.Workers+batch*c.o.Receivers) // receipt handles to delete
-	var ackers sync.WaitGroup
-	for range c.o.Receivers {
-		ackers.Add(1)
-		go func() {
-			defer ackers.Done()
-			c.ackLoop(workCtx, acks)
-		}()
-	}
-
-	// A fixed pool of workers rather than a goroutine per message: a worker's stack has
-	// grown, once, to what the SDK's deep call chains need, where a new goroutine grows
-	// (copies) its stack several times for every message.
-	work := make(chan held, cap(c.sem)) // each message holds a slot of sem
-	var receivers, workers sync.WaitGroup
-	for range c.o.Workers {
-		workers.Go(func() {
-			for h := range work {
-				c.process(workCtx, h.Message, acks)
-				h.stop()
-				metrics.InFlight.Dec()
-				c.working.Add(-1) // before the slot is freed: see fill
-				<-c.sem
-			}
-		})
-	}
-	for i := range c.o.Receivers {
-		receivers.Add(1)
-		go func() {
-			defer receivers.Done()
-			c.receiveLoop(ctx, workCtx, i, work)
-		}()
-	}
-	receivers.Wait()
-	close(work)
+	var workers sync.WaitGroup
+	c.schedule(ctx, workCtx, &workers, del)
+	close(c.work) // idle workers leave; busy ones leave when done
 
 	timer := time.AfterFunc(drain, func() {
 		c.log.Warn("drain timeout: leaving unfinished messages for redelivery", zap.Duration("shutdown_timeout", drain))
@@ -278,138 +228,82 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	})
 	defer timer.Stop()
 	workers.Wait()
-	close(acks)
-	ackers.Wait()
+	del.close()
 	return nil
 }
 
-// held is a received message and the stop of its visibility extension.
+// held is a received message, when it was received, and the stop of its visibility
+// extension.
 type held struct {
 	types.Message
-	stop func()
+	received time.Time
+	stop     func()
 }
 
-// receiveLoop receives messages for the slots it reserves until ctx is done. The
-// messages are kept invisible under workCtx, which outlives ctx while they drain.
-func (c *Consumer) receiveLoop(ctx, workCtx context.Context, i int, work chan<- held) {
-	failures := 0 // consecutive failed receives of this loop
-	for ctx.Err() == nil {
-		c.beats[i].Store(time.Now().UnixNano())
-		slots := c.reserve(ctx, i, batch)
-		if slots == 0 {
-			return
+// workerIdle is how long a worker waits for another message before it leaves the pool.
+// Workers are kept a while rather than started per message: a worker's stack has grown,
+// once, to what the SDK's deep call chains need, where a new goroutine would grow (copy)
+// its stack several times for every message.
+const workerIdle = 10 * time.Second
+
+// dispatch hands h to an idle worker, or starts one.
+func (c *Consumer) dispatch(ctx context.Context, h held, workers *sync.WaitGroup, del *deleter) {
+	select {
+	case c.work <- h:
+	default:
+		workers.Go(func() { c.worker(ctx, h, del) })
+	}
+}
+
+// worker processes h, then the messages handed to it, until it has been idle for
+// workerIdle or the consumer stops.
+func (c *Consumer) worker(ctx context.Context, h held, del *deleter) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		ok := c.process(ctx, h.Message)
+		h.stop() // before the delete is queued, so that no extension races it
+		if ok {
+			del.add(aws.ToString(h.ReceiptHandle))
 		}
-		c.polling.Add(1)
-		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            aws.String(c.o.QueueURL),
-			MaxNumberOfMessages: int32(slots),
-			WaitTimeSeconds:     int32(c.o.WaitTime / time.Second),
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{
-				types.MessageSystemAttributeNameApproximateReceiveCount,
-			},
-		})
-		c.polling.Add(-1)
-		var msgs []types.Message
-		if err == nil {
-			msgs = out.Messages[:min(len(out.Messages), slots)]
-		}
-		for range slots - len(msgs) {
-			<-c.sem
-		}
-		if err != nil {
-			if ctx.Err() != nil {
+		c.finish(h.received)
+		idle.Reset(workerIdle)
+		select {
+		case next, open := <-c.work:
+			if !open {
 				return
 			}
-			metrics.Errors.WithLabelValues("receive").Inc()
-			c.sqsFailedAt.Store(time.Now().UnixNano())
-			failures++
-			d := backoff(c.o.MinBackoff, c.o.MaxBackoff, failures)
-			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", d))
-			sleep(ctx, d)
-			continue
-		}
-		failures = 0
-		c.sqsAnsweredAt.Store(time.Now().UnixNano())
-		for _, m := range msgs {
-			metrics.InFlight.Inc()
-			c.working.Add(1)
-			work <- held{m, c.keepInvisible(workCtx, m)} // never blocks: a slot was reserved for it
-		}
-		if len(msgs) > 0 && len(msgs) < batch && c.polling.Load() > 0 {
-			sleep(ctx, receivePause)
+			h = next
+		case <-idle.C:
+			return
 		}
 	}
 }
 
-// reserve waits for a free slot, then takes up to most-1 more and returns how many it
-// took; 0 when ctx is done first. It waits at most receiveFill for the others, and only
-// while workers hold messages: they free slots as they finish. Slots that other
-// receivers hold through their long polls free up only when those return, so under a
-// light load it receives with what is free rather than wait for them. One receiver
-// reserves at a time: slots that workers free one by one then fill its batch and the
-// next, rather than being dealt round to every waiting receiver, none of which would
-// have a full batch before receiveFill. Waiting is not a stall: the loop's heartbeat
-// stays fresh meanwhile.
-func (c *Consumer) reserve(ctx context.Context, i, most int) int {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	take := func(ch chan struct{}) bool { // false when ctx is done first
-		for {
-			select {
-			case ch <- struct{}{}:
-				return true
-			case <-tick.C:
-				c.beats[i].Store(time.Now().UnixNano())
-			case <-ctx.Done():
-				return false
-			}
-		}
-	}
-	if !take(c.reserving) {
-		return 0
-	}
-	defer func() { <-c.reserving }()
-	if !take(c.sem) {
-		return 0
-	}
-	return c.fill(ctx, most)
+// finish records that a message received at received is done with.
+func (c *Consumer) finish(received time.Time) {
+	d := time.Since(received)
+	c.mu.Lock()
+	c.st.held--
+	c.st.finished++
+	c.st.heldFor += d
+	c.mu.Unlock()
+	metrics.InFlight.Dec()
+	metrics.MessageSeconds.Observe(d.Seconds())
+	c.signal()
 }
 
-// fill takes up to most-1 more slots for a receiver that holds one; see reserve.
-func (c *Consumer) fill(ctx context.Context, most int) int {
-	n := 1
-	var wait *time.Timer
-	for n < most {
-		select {
-		case c.sem <- struct{}{}:
-			n++
-			continue
-		default:
-		}
-		// A worker decrements working before it frees its slot, so a receiver that
-		// sees 0 here has taken, or will take, every slot a worker freed.
-		if c.working.Load() == 0 {
-			return n
-		}
-		if wait == nil {
-			wait = time.NewTimer(receiveFill)
-			defer wait.Stop()
-		}
-		select {
-		case c.sem <- struct{}{}:
-			n++
-		case <-wait.C:
-			return n
-		case <-ctx.Done():
-			return n // the receive fails at once and gives the slots back
-		}
+// signal wakes the scheduler if it is not already due to wake.
+func (c *Consumer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
-	return n
 }
 
 // process handles one message, retrying transient failures in place (the message is
-// kept invisible meanwhile), and queues its deletion on success.
-func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- string) {
+// kept invisible meanwhile). It reports whether the message may be deleted.
+func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 	body := aws.ToString(m.Body)
 	for attempt := 1; ; attempt++ {
 		err := c.handle(ctx, body)
@@ -417,37 +311,35 @@ func (c *Consumer) process(ctx context.Context, m types.Message, acks chan<- str
 		case err == nil:
 			c.handleFailures.Store(0)
 			metrics.Messages.WithLabelValues("deleted").Inc()
-			acks <- aws.ToString(m.ReceiptHandle)
-			return
+			return true
 		case errors.Is(err, ErrPoison):
 			metrics.Messages.WithLabelValues("unparseable").Inc()
 			c.log.Error("unparseable message left for the dead-letter queue",
 				zap.String("message_id", aws.ToString(m.MessageId)),
 				zap.String("receive_count", m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]),
 				zap.Error(err))
-			return
+			return false
 		case ctx.Err() != nil:
-			return // shutting down: redelivered later
+			return false // shutting down: redelivered later
 		}
 		n := c.handleFailures.Add(1)
 		if attempt >= c.o.Attempts && !errors.Is(err, ErrUnavailable) {
 			metrics.Messages.WithLabelValues("retry").Inc()
 			c.log.Warn("message failed; left for redelivery",
 				zap.String("message_id", aws.ToString(m.MessageId)), zap.Int("attempts", attempt), zap.Error(err))
-			return
+			return false
 		}
 		d := backoff(c.o.MinBackoff, c.o.MaxBackoff, int(min(n, int64(attempt))))
 		c.log.Warn("message failed; retrying", zap.String("message_id", aws.ToString(m.MessageId)),
 			zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
 		if !sleep(ctx, d) {
-			return
+			return false
 		}
 	}
 }
 
 // keepInvisible extends the message's visibility timeout every half timeout until stop is
-// called, so that a message waiting for a worker, a slow fetch or a retry is not
-// delivered to another consumer meanwhile.
+// called, so that a slow fetch or a retry is not delivered to another consumer meanwhile.
 func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
 	period := time.Duration(c.visible) * time.Second / 2
 	var (
@@ -480,49 +372,6 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 		defer mu.Unlock()
 		stopped = true
 		timer.Stop()
-	}
-}
-
-// ackLoop deletes handled messages in batches: a batch is sent when it is full or
-// deleteFill after its first message, at once when acks is closed. Deleting later
-// costs nothing but a little more time invisible.
-func (c *Consumer) ackLoop(ctx context.Context, acks <-chan string) {
-	for h := range acks {
-		handles := []string{h}
-		wait := time.NewTimer(deleteFill)
-	fill:
-		for len(handles) < batch {
-			select {
-			case h, ok := <-acks:
-				if !ok {
-					break fill
-				}
-				handles = append(handles, h)
-			case <-wait.C:
-				break fill
-			}
-		}
-		wait.Stop()
-		c.deleteBatch(ctx, handles)
-	}
-}
-
-func (c *Consumer) deleteBatch(ctx context.Context, handles []string) {
-	entries := make([]types.DeleteMessageBatchRequestEntry, len(handles))
-	for i, h := range handles {
-		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(h)}
-	}
-	out, err := c.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(c.o.QueueURL), Entries: entries})
-	if err != nil {
-		metrics.Errors.WithLabelValues("delete").Add(float64(len(handles)))
-		c.log.Warn("delete failed; the messages will be redelivered and applied again (harmless)",
-			zap.Int("batch_size", len(handles)), zap.Error(err))
-		return
-	}
-	for _, f := range out.Failed {
-		metrics.Errors.WithLabelValues("delete").Inc()
-		c.log.Warn("delete failed; the message will be redelivered and applied again (harmless)",
-			zap.String("code", aws.ToString(f.Code)), zap.String("reason", aws.ToString(f.Message)))
 	}
 }
 

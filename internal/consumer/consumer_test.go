@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,268 +14,357 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// fakeSQS is an in-memory queue: Receive hands out what was queued (once), Delete records
-// receipt handles, ChangeMessageVisibility records extensions.
-type fakeSQS struct {
+// The tests run the consumer in a synctest bubble: time is fake and moves only when
+// every goroutine waits, so the schedules they check are exact and no test sleeps.
+
+// queue is an in-memory SQS queue that behaves as real SQS does where the consumer
+// cares: a long poll returns as soon as a message is there (or after WaitTimeSeconds),
+// every call takes latency (half on the way in, half on the way out), and it counts
+// what the consumer asks of it. Create it inside the bubble.
+type queue struct {
+	latency time.Duration
+
 	mu         sync.Mutex
 	pending    []types.Message
-	deleted    []string
+	arrived    chan struct{} // closed, and replaced, when messages are sent
+	sent       map[string]time.Time
+	deleted    map[string]int
 	extensions map[string]int
 	receiveErr error
 	vt         string
+	n          int
+
+	receives, received  int // ReceiveMessage calls, messages they returned
+	deletes, deletedN   int // DeleteMessageBatch calls, entries they carried
+	polling, maxPolling int // ReceiveMessage calls under way, and the most at once
+	deleting, maxDelete int // DeleteMessageBatch calls under way, and the most at once
+	asked               []int32
 }
 
-var _ SQS = (*fakeSQS)(nil)
+var _ SQS = (*queue)(nil)
 
-func newFake(bodies ...string) *fakeSQS {
-	f := &fakeSQS{extensions: map[string]int{}, vt: "2"}
-	for i, b := range bodies {
-		f.pending = append(f.pending, types.Message{
-			MessageId: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String("rh-" + b), Body: aws.String(b),
+func newQueue(latency time.Duration, bodies ...string) *queue {
+	q := &queue{
+		latency:    latency,
+		arrived:    make(chan struct{}),
+		sent:       map[string]time.Time{},
+		deleted:    map[string]int{},
+		extensions: map[string]int{},
+		vt:         "30",
+	}
+	q.send(bodies...)
+	return q
+}
+
+// send puts messages on the queue; each one's receipt handle is "rh-" + its body.
+func (q *queue) send(bodies ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, b := range bodies {
+		q.n++
+		q.pending = append(q.pending, types.Message{
+			MessageId: aws.String(fmt.Sprint(q.n)), ReceiptHandle: aws.String("rh-" + b), Body: aws.String(b),
 		})
+		q.sent[b] = time.Now()
 	}
-	return f
+	if len(bodies) > 0 {
+		close(q.arrived)
+		q.arrived = make(chan struct{})
+	}
 }
 
-func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	f.mu.Lock()
-	if f.receiveErr != nil {
-		err := f.receiveErr
-		f.mu.Unlock()
-		return nil, err
+func (q *queue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	q.receives++
+	q.polling++
+	q.maxPolling = max(q.maxPolling, q.polling)
+	q.asked = append(q.asked, in.MaxNumberOfMessages)
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.polling--
+		q.mu.Unlock()
+	}()
+	if !sleep(ctx, q.latency/2) {
+		return nil, ctx.Err()
 	}
-	n := min(int(in.MaxNumberOfMessages), len(f.pending))
-	msgs := f.pending[:n]
-	f.pending = f.pending[n:]
-	f.mu.Unlock()
-	if n == 0 {
-		select { // a short long-poll
+	wait := time.NewTimer(time.Duration(in.WaitTimeSeconds) * time.Second)
+	defer wait.Stop()
+	for {
+		q.mu.Lock()
+		if err := q.receiveErr; err != nil {
+			q.mu.Unlock()
+			return nil, err
+		}
+		n := min(int(in.MaxNumberOfMessages), len(q.pending))
+		msgs := q.pending[:n:n]
+		q.pending = q.pending[n:]
+		q.received += n
+		arrived := q.arrived
+		q.mu.Unlock()
+		if n > 0 {
+			sleep(context.Background(), q.latency/2) // the reply is on its way
+			return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+		}
+		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-wait.C:
+			return &sqs.ReceiveMessageOutput{}, nil
+		case <-arrived:
 		}
 	}
-	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
 }
 
-func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
-	if len(in.Entries) > 10 {
+func (q *queue) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if len(in.Entries) > batch {
 		return nil, fmt.Errorf("batch of %d entries, SQS allows 10", len(in.Entries))
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	q.mu.Lock()
+	q.deleting++
+	q.maxDelete = max(q.maxDelete, q.deleting)
+	q.mu.Unlock()
+	sleep(ctx, q.latency)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deleting--
+	q.deletes++
+	q.deletedN += len(in.Entries)
 	for _, e := range in.Entries {
-		f.deleted = append(f.deleted, aws.ToString(e.ReceiptHandle))
+		q.deleted[aws.ToString(e.ReceiptHandle)]++
 	}
 	return &sqs.DeleteMessageBatchOutput{}, nil
 }
 
-func (f *fakeSQS) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.extensions[aws.ToString(in.ReceiptHandle)]++
+func (q *queue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if in.VisibilityTimeout <= 0 {
+		return nil, fmt.Errorf("visibility timeout %d: the message would be visible at once", in.VisibilityTimeout)
+	}
+	q.extensions[aws.ToString(in.ReceiptHandle)]++
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
 
-func (f *fakeSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
-	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"VisibilityTimeout": f.vt}}, nil
+func (q *queue) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"VisibilityTimeout": q.vt}}, nil
 }
 
-func (f *fakeSQS) deletedSet() map[string]bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := map[string]bool{}
-	for _, h := range f.deleted {
-		m[h] = true
-	}
-	return m
+func (q *queue) deletedCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.deleted)
+}
+
+func (q *queue) isDeleted(body string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.deleted["rh-"+body] > 0
 }
 
 func fastOptions() Options {
-	return Options{QueueURL: "q", Workers: 4, Receivers: 2, Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	return Options{QueueURL: "q", MaxInFlight: 40, Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 }
 
-// runUntil runs c until cond holds (or 5s pass), then cancels and waits for Run.
-func runUntil(t *testing.T, c *Consumer, cond func() bool) {
-	t.Helper()
+// running is a consumer running in the bubble.
+type running struct {
+	c      *Consumer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(c *Consumer, drain time.Duration) *running {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx, time.Second) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
+	r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx, drain) }()
+	return r
+}
+
+// stop cancels Run and waits for it to return.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+}
+
+// waitFor lets fake time pass in steps of 1ms until cond holds, at most limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: not %s", limit, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func bodies(prefix string, n int) []string {
+	b := make([]string, n)
+	for i := range b {
+		b[i] = fmt.Sprint(prefix, i)
+	}
+	return b
 }
 
 func TestConsumer_DeletesOnlyHandledMessages(t *testing.T) {
-	var bodies []string
-	for i := range 35 {
-		bodies = append(bodies, fmt.Sprint("ok-", i))
-	}
-	bodies = append(bodies, "poison", "fails")
-	f := newFake(bodies...)
-	var mu sync.Mutex
-	calls := map[string]int{}
-	h := func(_ context.Context, body string) error {
-		mu.Lock()
-		calls[body]++
-		mu.Unlock()
-		switch body {
-		case "poison":
-			return fmt.Errorf("%w: not JSON", ErrPoison)
-		case "fails":
-			return errors.New("redis down")
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, append(bodies("ok-", 35), "poison", "fails")...)
+		var mu sync.Mutex
+		calls := map[string]int{}
+		h := func(_ context.Context, body string) error {
+			mu.Lock()
+			calls[body]++
+			mu.Unlock()
+			switch body {
+			case "poison":
+				return fmt.Errorf("%w: not JSON", ErrPoison)
+			case "fails":
+				return errors.New("access denied")
+			}
+			return nil
 		}
-		return nil
-	}
-	c := New(f, h, fastOptions())
-	runUntil(t, c, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(f.deletedSet()) == 35 && calls["fails"] == 3
-	})
+		r := start(New(q, h, fastOptions()), time.Second)
+		waitFor(t, 10*time.Second, "every good message deleted, the failing one tried 3 times", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return q.deletedCount() == 35 && calls["fails"] == 3
+		})
+		r.stop(t)
 
-	del := f.deletedSet()
-	for i := range 35 {
-		if !del[fmt.Sprint("rh-ok-", i)] {
-			t.Errorf("message ok-%d not deleted", i)
+		for _, b := range bodies("ok-", 35) {
+			if !q.isDeleted(b) {
+				t.Errorf("message %s not deleted", b)
+			}
 		}
-	}
-	if del["rh-poison"] || del["rh-fails"] {
-		t.Errorf("deleted a message that was not handled: %v", del)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if calls["poison"] != 1 {
-		t.Errorf("poison message handled %d times, want 1 (no retry)", calls["poison"])
-	}
-	if calls["fails"] != 3 {
-		t.Errorf("failing message tried %d times, want Attempts=3", calls["fails"])
-	}
+		if q.isDeleted("poison") || q.isDeleted("fails") {
+			t.Errorf("deleted a message that was not handled: %v", q.deleted)
+		}
+		if calls["poison"] != 1 {
+			t.Errorf("poison message handled %d times, want 1 (no retry)", calls["poison"])
+		}
+		if calls["fails"] != 3 {
+			t.Errorf("failing message tried %d times, want Attempts=3", calls["fails"])
+		}
+	})
 }
 
 func TestConsumer_ExtendsVisibilityOfSlowMessages(t *testing.T) {
-	f := newFake("slow")
-	f.vt = "1" // extend every 500ms
-	release := make(chan struct{})
-	h := func(ctx context.Context, _ string) error {
-		<-release
-		return nil
-	}
-	c := New(f, h, fastOptions())
-	go func() {
-		time.Sleep(1300 * time.Millisecond)
-		close(release)
-	}()
-	runUntil(t, c, func() bool { return f.deletedSet()["rh-slow"] })
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := f.extensions["rh-slow"]; n < 2 {
-		t.Errorf("visibility extended %d times in 1.3s with a 1s timeout, want ≥ 2", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "slow")
+		q.vt = "2" // extended every second, with a timeout of 2s
+		h := func(ctx context.Context, _ string) error {
+			time.Sleep(3500 * time.Millisecond)
+			return nil
+		}
+		r := start(New(q, h, fastOptions()), time.Second)
+		waitFor(t, 10*time.Second, "the slow message deleted", func() bool { return q.isDeleted("slow") })
+		r.stop(t)
+		// Extended at 1s, 2s and 3s of its 3.5s; none after it was done.
+		if n := q.extensions["rh-slow"]; n != 3 {
+			t.Errorf("visibility extended %d times during 3.5s with a 2s timeout, want 3", n)
+		}
+	})
 }
 
 func TestConsumer_DrainsInFlightOnCancel(t *testing.T) {
-	f := newFake("a", "b")
-	started := make(chan struct{}, 2)
-	h := func(ctx context.Context, _ string) error {
-		started <- struct{}{}
-		time.Sleep(200 * time.Millisecond) // still working when Run is canceled
-		return ctx.Err()
-	}
-	c := New(f, h, fastOptions())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx, 5*time.Second) }()
-	<-started
-	<-started
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if del := f.deletedSet(); !del["rh-a"] || !del["rh-b"] {
-		t.Errorf("in-flight messages not finished and deleted on shutdown: %v", del)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "a", "b")
+		h := func(ctx context.Context, _ string) error {
+			time.Sleep(200 * time.Millisecond) // still working when Run is canceled
+			return ctx.Err()
+		}
+		r := start(New(q, h, fastOptions()), 5*time.Second)
+		time.Sleep(50 * time.Millisecond)
+		r.stop(t)
+		if !q.isDeleted("a") || !q.isDeleted("b") {
+			t.Errorf("in-flight messages not finished and deleted on shutdown: %v", q.deleted)
+		}
+	})
 }
 
 func TestConsumer_DrainTimeoutLeavesMessages(t *testing.T) {
-	f := newFake("stuck")
-	started := make(chan struct{})
-	h := func(ctx context.Context, _ string) error {
-		close(started)
-		<-ctx.Done() // only the drain timeout ends it
-		return ctx.Err()
-	}
-	c := New(f, h, fastOptions())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx, 100*time.Millisecond) }()
-	<-started
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "stuck")
+		h := func(ctx context.Context, _ string) error {
+			<-ctx.Done() // only the drain timeout ends it
+			return ctx.Err()
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("Run did not return after the drain timeout")
-	}
-	if len(f.deletedSet()) != 0 {
-		t.Errorf("deleted an unfinished message: %v", f.deletedSet())
-	}
+		r := start(New(q, h, fastOptions()), 100*time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+		begin := time.Now()
+		r.stop(t)
+		if d := time.Since(begin); d != 100*time.Millisecond {
+			t.Errorf("Run returned %v after the cancel, want the drain timeout, 100ms", d)
+		}
+		if q.deletedCount() != 0 {
+			t.Errorf("deleted an unfinished message: %v", q.deleted)
+		}
+	})
 }
 
+// TestConsumer_ReceiveErrorsBackOff: while receives fail, the consumer polls with capped
+// exponential backoff, not in a loop; a poll that succeeds ends the failure.
 func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
-	f := newFake()
-	f.receiveErr = errors.New("connection refused")
-	c := New(f, func(context.Context, string) error { return nil }, fastOptions())
-	runUntil(t, c, func() bool { return c.sqsFailedAt.Load() != 0 })
-	if !c.Failing() {
-		t.Error("Failing() = false while receives fail")
-	}
-	f.mu.Lock()
-	f.receiveErr = nil
-	f.pending = newFake("x").pending
-	f.mu.Unlock()
-	runUntil(t, c, func() bool { return f.deletedSet()["rh-x"] })
-	if c.Failing() {
-		t.Error("Failing() = true after a message succeeded")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond)
+		q.receiveErr = errors.New("connection refused")
+		o := fastOptions()
+		o.MinBackoff, o.MaxBackoff = time.Second, 8*time.Second
+		c := New(q, func(context.Context, string) error { return nil }, o)
+		r := start(c, time.Second)
+		time.Sleep(time.Minute)
+		if !c.Failing() {
+			t.Error("Failing() = false while receives fail")
+		}
+		q.mu.Lock()
+		calls := q.receives
+		q.receiveErr = nil
+		q.mu.Unlock()
+		// Backoffs of [0.5,1], [1,2], [2,4], [4,8], then [4,8]s: at least 11 polls in a
+		// minute, at most 18. A loop without backoff would make thousands.
+		if calls < 8 || calls > 18 {
+			t.Errorf("%d receives in a minute of failures with backoff 1s..8s, want 8 to 18", calls)
+		}
+		q.send("x")
+		waitFor(t, 10*time.Second, "the message deleted once receives succeed", func() bool { return q.isDeleted("x") })
+		if c.Failing() {
+			t.Error("Failing() = true after receives succeeded")
+		}
+		r.stop(t)
+	})
 }
 
 // TestConsumer_QueueAnswersAgain: after failed receives, the consumer stops reporting
 // failure as soon as SQS answers a call again, without waiting for a message: the queue
 // may be empty, or another daemon may take every message.
 func TestConsumer_QueueAnswersAgain(t *testing.T) {
-	f := newFake()
-	f.receiveErr = errors.New("connection refused")
-	o := fastOptions()
-	o.MinBackoff, o.MaxBackoff = time.Minute, time.Minute // the receivers stay in backoff
-	c := New(f, func(context.Context, string) error { return nil }, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
-	testDeadline := time.Now().Add(5 * time.Second)
-	for c.sqsFailedAt.Load() == 0 && time.Now().Before(testDeadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !c.Failing() {
-		t.Fatal("Failing() = false while receives fail")
-	}
-	f.mu.Lock()
-	f.receiveErr = nil
-	f.mu.Unlock()
-	if err := c.Check(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if c.Failing() {
-		t.Error("Failing() = true after the queue answered again")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond)
+		q.receiveErr = errors.New("connection refused")
+		o := fastOptions()
+		o.MinBackoff, o.MaxBackoff = time.Minute, time.Minute // the poll stays in backoff
+		c := New(q, func(context.Context, string) error { return nil }, o)
+		r := start(c, time.Second)
+		time.Sleep(time.Second)
+		if !c.Failing() {
+			t.Fatal("Failing() = false while receives fail")
+		}
+		q.mu.Lock()
+		q.receiveErr = nil
+		q.mu.Unlock()
+		if err := c.Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c.Failing() {
+			t.Error("Failing() = true after the queue answered again")
+		}
+		r.stop(t)
+	})
 }
 
 func TestBackoff(t *testing.T) {
@@ -296,261 +386,226 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestConsumer_HoldsMessagesWhileUnavailable: a message whose dependency is down is
+// retried in place until it is back, however many attempts that takes, and the
+// consumer receives nothing beyond its limit meanwhile.
 func TestConsumer_HoldsMessagesWhileUnavailable(t *testing.T) {
-	f := newFake("held", "bad")
-	var mu sync.Mutex
-	calls := map[string]int{}
-	h := func(_ context.Context, body string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls[body]++
-		if body == "bad" {
-			return errors.New("access denied")
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, append([]string{"bad"}, bodies("held-", 100)...)...)
+		var mu sync.Mutex
+		calls := map[string]int{}
+		down := true
+		h := func(_ context.Context, body string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[body]++
+			if body == "bad" {
+				return errors.New("access denied")
+			}
+			if down {
+				return fmt.Errorf("%w: redis: connection refused", ErrUnavailable)
+			}
+			return nil
 		}
-		if calls[body] <= 10 { // an outage lasting far more than Attempts tries
-			return fmt.Errorf("%w: redis: connection refused", ErrUnavailable)
+		o := fastOptions()
+		o.MinBackoff, o.MaxBackoff = 100*time.Millisecond, time.Second
+		c := New(q, h, o)
+		r := start(c, time.Second)
+		time.Sleep(30 * time.Second) // an outage lasting far more than Attempts tries
+		q.mu.Lock()
+		received := q.received
+		q.mu.Unlock()
+		c.mu.Lock()
+		limit := c.st.limit
+		c.mu.Unlock()
+		// The limit, and one more for "bad", which was left for redelivery.
+		if received > limit+1 || limit != 2*batch {
+			t.Errorf("received %d messages during the outage with a limit of %d, want at most the starting limit of %d and one",
+				received, limit, 2*batch)
 		}
-		return nil
-	}
-	c := New(f, h, fastOptions())
-	runUntil(t, c, func() bool { return f.deletedSet()["rh-held"] })
-	mu.Lock()
-	defer mu.Unlock()
-	if calls["held"] != 11 {
-		t.Errorf("held message tried %d times, want 11 (kept until the dependency answered)", calls["held"])
-	}
-	if calls["bad"] != 3 {
-		t.Errorf("failing message tried %d times, want Attempts=3 (its error is not ErrUnavailable)", calls["bad"])
-	}
-}
-
-// countingSQS records the largest batch asked for while full reports that the consumer
-// holds all it may.
-type countingSQS struct {
-	*fakeSQS
-	full     func() bool
-	mu       sync.Mutex
-	maxAsked int32
-}
-
-func (f *countingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	f.mu.Lock()
-	if f.full() {
-		f.maxAsked = max(f.maxAsked, in.MaxNumberOfMessages)
-	}
-	f.mu.Unlock()
-	return f.fakeSQS.ReceiveMessage(ctx, in, opts...)
-}
-
-// TestConsumer_ReadsAhead: while every worker is busy, the consumer receives readAhead
-// messages more and then nothing, and keeps the messages waiting for a worker invisible.
-func TestConsumer_ReadsAhead(t *testing.T) {
-	var bodies []string
-	for i := range fastOptions().Workers + readAhead + 2*batch {
-		bodies = append(bodies, fmt.Sprint("m-", i))
-	}
-	release := make(chan struct{})
-	var mu sync.Mutex
-	running := 0
-	h := func(ctx context.Context, _ string) error {
 		mu.Lock()
-		running++
+		if calls["held-0"] < 20 {
+			t.Errorf("held message tried %d times in 30s with backoff ≤ 1s, want ≥ 20", calls["held-0"])
+		}
+		down = false
 		mu.Unlock()
-		<-release
-		mu.Lock()
-		running--
-		mu.Unlock()
-		return nil
-	}
-	o := fastOptions() // 4 workers, 2 receivers
-	limit := o.Workers + readAhead
-	f := &countingSQS{fakeSQS: newFake(bodies...)}
-	f.vt = "1" // extensions every 500ms
-	received := func() int { f.fakeSQS.mu.Lock(); defer f.fakeSQS.mu.Unlock(); return len(bodies) - len(f.pending) }
-	busy := func() bool { mu.Lock(); defer mu.Unlock(); return running >= o.Workers }
-	f.full = func() bool { return busy() && received() >= limit }
-	c := New(f, h, o)
-	go func() {
-		defer close(release)
-		testDeadline := time.After(5 * time.Second)
-		for !f.full() {
-			select {
-			case <-testDeadline:
-				t.Errorf("received %d messages, want %d held with %d workers busy", received(), limit, o.Workers)
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		time.Sleep(700 * time.Millisecond) // more than one extension period
-		if got := received(); got != limit {
-			t.Errorf("received %d messages with %d workers busy, want %d (%d ahead)", got, o.Workers, limit, readAhead)
-		}
-		f.fakeSQS.mu.Lock()
-		defer f.fakeSQS.mu.Unlock()
-		for _, m := range bodies[:limit] {
-			if f.extensions["rh-"+m] == 0 {
-				t.Errorf("message %s (held, maybe waiting for a worker) was not kept invisible", m)
-			}
-		}
-	}()
-	runUntil(t, c, func() bool { return len(f.deletedSet()) == len(bodies) })
-	if len(f.deletedSet()) != len(bodies) {
-		t.Errorf("deleted %d messages, want %d", len(f.deletedSet()), len(bodies))
-	}
-	if f.maxAsked != 0 {
-		t.Errorf("asked for %d messages while holding %d, want no receive", f.maxAsked, limit)
-	}
-}
-
-// trickleSQS answers every receive after 2ms with batch(asked) messages (one, when batch
-// is nil): a queue that always has a message or two, never ten. It measures how long two
-// receives were under way at once.
-type trickleSQS struct {
-	*fakeSQS
-	batch   func(asked int) int
-	mu      sync.Mutex
-	calls   int
-	polling int
-	since   time.Time
-	overlap time.Duration // total time with two receives under way
-}
-
-func (f *trickleSQS) track(delta int) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
-	if f.polling >= 2 {
-		f.overlap += now.Sub(f.since)
-	}
-	f.since = now
-	f.polling += delta
-	if delta > 0 {
-		f.calls++
-	}
-	return f.calls
-}
-
-func (f *trickleSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	n := f.track(1)
-	defer f.track(-1)
-	if !sleep(ctx, 2*time.Millisecond) {
-		return nil, ctx.Err()
-	}
-	count := 1
-	if f.batch != nil {
-		count = f.batch(int(in.MaxNumberOfMessages))
-	}
-	out := &sqs.ReceiveMessageOutput{}
-	for i := range count {
-		id := fmt.Sprint(n, "-", i)
-		out.Messages = append(out.Messages, types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String("rh-" + id), Body: aws.String("m")})
-	}
-	return out, nil
-}
-
-// TestConsumer_PausesAfterPartialBatches: while another receiver is polling, a receiver
-// that got less than a full batch of ten waits receivePause before it asks again, so that
-// one receiver polls while the other waits rather than both polling in step. That holds
-// as well when it got all it asked for, fewer than ten because the other receiver holds
-// the remaining slots through its poll: the queue may be empty now.
-func TestConsumer_PausesAfterPartialBatches(t *testing.T) {
-	for name, tc := range map[string]struct {
-		free  int // slots not held elsewhere (by messages of a third receiver, say)
-		batch func(asked int) int
-	}{
-		"fewer than asked": {free: 20}, // two full batches at once: no receiver waits for slots
-		"all it asked":     {free: 11, batch: func(asked int) int { return asked }},
-	} {
-		t.Run(name, func(t *testing.T) {
-			f := &trickleSQS{fakeSQS: newFake(), batch: tc.batch}
-			c := New(f, func(context.Context, string) error { return nil }, fastOptions())
-			for range cap(c.sem) - tc.free {
-				c.sem <- struct{}{}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			if err := c.Run(ctx, time.Second); err != nil {
-				t.Fatal(err)
-			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			// Without the pause both receivers are in a receive nearly all the time; with
-			// it, one of them waits 10ms after each of its 2ms receives.
-			if share := f.overlap.Seconds() / time.Since(start).Seconds(); share > 0.5 || f.calls < 10 {
-				t.Errorf("two receives under way %.0f%% of the time (%d receives), want under 50%%", share*100, f.calls)
-			}
-		})
-	}
-}
-
-// TestReserve_WaitsOnlyForWorkers: a receiver waits for more slots to make a full batch
-// only while workers hold messages, since they free slots as they finish. Slots held by
-// other receivers' long polls come back only when those return: with no message at a
-// worker, it receives with the slots that are free.
-func TestReserve_WaitsOnlyForWorkers(t *testing.T) {
-	idle := New(newFake(), nil, Options{Workers: 16})
-	for range cap(idle.sem) - 6 { // two receivers in long polls, 20 slots
-		idle.sem <- struct{}{}
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { // one of them returns its slots, later than a receiver would wait
-		time.Sleep(receiveFill * 3 / 4)
-		for range 10 {
-			<-idle.sem
+		waitFor(t, time.Minute, "every held message deleted", func() bool { return q.deletedCount() == 100 })
+		r.stop(t)
+		if calls["bad"] != 3 {
+			t.Errorf("failing message tried %d times, want Attempts=3 (its error is not ErrUnavailable)", calls["bad"])
 		}
 	})
-	if n := idle.reserve(context.Background(), 0, 10); n != 6 {
-		t.Errorf("with no message at a worker, reserved %d slots, want the 6 free at once", n)
-	}
+}
 
-	busy := New(newFake(), nil, Options{Workers: 16})
-	for range cap(busy.sem) - 6 { // 4 messages at workers, two receivers holding 8 each
-		busy.sem <- struct{}{}
-	}
-	busy.working.Store(4)
-	wg.Go(func() { // the workers finish
-		for range 4 {
-			time.Sleep(time.Millisecond)
-			busy.working.Add(-1)
-			<-busy.sem
+// TestConsumer_LongPollsWaitAtAnIdleQueue: with nothing queued, two long polls wait at
+// the queue (room for two batches), and a message that arrives is received at once: its
+// lag is the call's latency, not a poll interval.
+func TestConsumer_LongPollsWaitAtAnIdleQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const latency = 6 * time.Millisecond
+		q := newQueue(latency)
+		var mu sync.Mutex
+		var lags []time.Duration
+		h := func(_ context.Context, body string) error {
+			q.mu.Lock()
+			sent := q.sent[body]
+			q.mu.Unlock()
+			mu.Lock()
+			lags = append(lags, time.Since(sent))
+			mu.Unlock()
+			time.Sleep(15 * time.Millisecond)
+			return nil
+		}
+		r := start(New(q, h, Options{QueueURL: "q"}), time.Second)
+		time.Sleep(time.Minute) // idle: the polls time out after 20s and go again
+		q.mu.Lock()
+		polling, receives := q.polling, q.receives
+		q.mu.Unlock()
+		if polling != 2 {
+			t.Errorf("%d polls waiting at an idle queue, want 2", polling)
+		}
+		if receives > 2*4 {
+			t.Errorf("%d receives in a minute of an idle queue, want long polls (at most 2 every 20s)", receives)
+		}
+		for i := range 200 { // one message every 7ms: a light load
+			q.send(fmt.Sprint("m-", i))
+			time.Sleep(7 * time.Millisecond)
+		}
+		waitFor(t, 10*time.Second, "every message deleted", func() bool { return q.deletedCount() == 200 })
+		r.stop(t)
+		for i, lag := range lags {
+			// Received within the poll's reply (half the latency), or by the next poll
+			// when it arrived just as one returned.
+			if lag > 2*latency {
+				t.Errorf("message %d waited %v before a worker had it, want ≤ %v", i, lag, 2*latency)
+			}
 		}
 	})
-	if n := busy.reserve(context.Background(), 0, 10); n != 10 {
-		t.Errorf("with 4 messages at workers, reserved %d slots, want the 6 free and the 4 they free", n)
-	}
-	wg.Wait()
 }
 
-// TestReserve_OneReceiverAtATime: slots that workers free one by one fill one
-// receiver's batch, then the next's, rather than going round the waiting receivers,
-// which would leave each with part of a batch when receiveFill runs out.
-func TestReserve_OneReceiverAtATime(t *testing.T) {
-	c := New(newFake(), nil, Options{Workers: 16})
-	for range cap(c.sem) { // every slot held: workers busy, messages waiting
-		c.sem <- struct{}{}
-	}
-	c.working.Store(int32(cap(c.sem)))
-	got := make(chan int, 2)
-	for i := range 2 {
-		go func() { got <- c.reserve(context.Background(), i, batch) }()
-	}
-	time.Sleep(5 * time.Millisecond) // both receivers waiting
-	for range batch + batch/2 {      // the workers free 15 slots, then no more
-		c.working.Add(-1)
-		<-c.sem
-		time.Sleep(receiveFill / 100) // for a receiver to wait again, well within receiveFill
-	}
-	a, b := <-got, <-got
-	if max(a, b) != batch || a+b != batch+batch/2 {
-		t.Errorf("two receivers reserved %d and %d of 15 freed slots, want one full batch of %d and the rest", a, b, batch)
-	}
-}
-
-func TestDefaultReceivers(t *testing.T) {
-	for workers, want := range map[int]int{1: 2, 4: 2, 16: 3, 20: 3, 21: 4, 100: 11} {
-		if got := DefaultReceivers(workers); got != want {
-			t.Errorf("DefaultReceivers(%d) = %d, want %d (a batch of 10 for each worker and one more)", workers, got, want)
+// cpuHandler models a message's work: cpu of CPU time on one of cores, then the
+// I/O latency (the S3 GET and the Redis write), during which the CPU is free.
+func cpuHandler(cores int, cpu, io time.Duration) (Handler, func() int) {
+	sem := make(chan struct{}, cores)
+	var mu sync.Mutex
+	done := 0
+	return func(ctx context.Context, _ string) error {
+			sem <- struct{}{}
+			time.Sleep(cpu)
+			<-sem
+			time.Sleep(io)
+			mu.Lock()
+			done++
+			mu.Unlock()
+			return nil
+		}, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return done
 		}
+}
+
+// drain runs a consumer on a queue of n messages until all are deleted and returns how
+// long that took, the queue and the consumer's limit at the end.
+func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (time.Duration, *queue, int) {
+	t.Helper()
+	q := newQueue(latency, bodies("m-", n)...)
+	c := New(q, h, o)
+	begin := time.Now()
+	r := start(c, time.Second)
+	waitFor(t, 5*time.Minute, "every message deleted", func() bool { return q.deletedCount() == n })
+	took := time.Since(begin)
+	c.mu.Lock()
+	limit := c.st.limit
+	c.mu.Unlock()
+	q.mu.Lock()
+	t.Logf("drained %d in %v (%.0f/s), limit %d; %.1f messages per receive, %.1f per delete, %d deletes at once",
+		n, took, float64(n)/took.Seconds(), limit, float64(q.received)/float64(q.receives),
+		float64(q.deletedN)/float64(q.deletes), q.maxDelete)
+	q.mu.Unlock()
+	// Idle now: the limit falls back to where it started.
+	time.Sleep(5 * time.Second)
+	c.mu.Lock()
+	idle := c.st.limit
+	c.mu.Unlock()
+	if want := min(2*batch, c.o.MaxInFlight); idle != want {
+		t.Errorf("limit %d after 5s of an idle queue, want it back at %d", idle, want)
 	}
+	r.stop(t)
+	return took, q, limit
+}
+
+// TestConsumer_HidesLatency: where each message waits 15ms on I/O and SQS calls take
+// 6ms, the consumer raises its limit until the latency is hidden: with no other limit,
+// to its bound, and the rate is the bound over the latency.
+func TestConsumer_HidesLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, bound = 20000, 128
+		h, _ := cpuHandler(1000, 0, 15*time.Millisecond)
+		took, q, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", MaxInFlight: bound})
+		// At the bound, a message is held 15ms plus up to a poll's 6ms until its
+		// batch arrives, and the polls hold room too: about bound ÷ 21ms.
+		rate := float64(n) / took.Seconds()
+		if want := float64(bound) / 0.021 * 0.8; rate < want {
+			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ %.0f/s (bound %d over 21ms, less 20%%)", n, took, rate, want, bound)
+		}
+		if limit != bound {
+			t.Errorf("limit %d at the end of the backlog, want the bound %d (latency is the only limit)", limit, bound)
+		}
+		if per := float64(q.received) / float64(q.receives); per < 8 {
+			t.Errorf("%.1f messages per receive, want ≥ 8 (full batches under a backlog)", per)
+		}
+		if per := float64(q.deletedN) / float64(q.deletes); per < 8 {
+			t.Errorf("%.1f messages per delete, want ≥ 8", per)
+		}
+		if q.maxDelete < 2 {
+			t.Errorf("at most %d delete calls at once, want several (deletes keep up with the receives)", q.maxDelete)
+		}
+	})
+}
+
+// TestConsumer_StopsRaisingAtTheCPU: where the CPU caps the rate (2 cores, 0.5ms of CPU
+// per message: 4,000/s) the limit stops rising soon after it hides the 15ms of I/O (about
+// 62 messages), instead of climbing to the bound, and the rate is close to the CPU's.
+func TestConsumer_StopsRaisingAtTheCPU(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 20000
+		h, _ := cpuHandler(2, 500*time.Microsecond, 15*time.Millisecond)
+		took, _, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q"})
+		rate := float64(n) / took.Seconds()
+		if rate < 0.8*4000 {
+			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
+		}
+		if limit < 62 || limit > 62*3 {
+			t.Errorf("limit %d at the end of the backlog, want from 62 (what hides the latency) to 3× that, not the bound %d",
+				limit, DefaultMaxInFlight)
+		}
+	})
+}
+
+// TestConsumer_BoundedByMaxInFlight: the limit never exceeds MaxInFlight, and a bound
+// under a batch makes polls that ask for no more than it.
+func TestConsumer_BoundedByMaxInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := cpuHandler(1000, 0, 15*time.Millisecond)
+		var mu sync.Mutex
+		running, most := 0, 0
+		counted := func(ctx context.Context, body string) error {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			return h(ctx, body)
+		}
+		_, q, limit := drain(t, 500, 6*time.Millisecond, counted, Options{QueueURL: "q", MaxInFlight: 4})
+		if limit > 4 || most > 4 {
+			t.Errorf("limit %d, %d handlers at once, with MaxInFlight 4", limit, most)
+		}
+		for _, n := range q.asked {
+			if n > 4 {
+				t.Fatalf("a poll asked for %d messages with MaxInFlight 4", n)
+			}
+		}
+	})
 }

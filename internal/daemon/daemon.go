@@ -78,15 +78,18 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 		TombstoneTTL: cfg.TombstoneTTL,
 	})
 	h := &Handler{
-		Warmer:      &warmer.Warmer{S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes, CheckFirst: warmer.CheckFirstBytes},
+		Warmer: &warmer.Warmer{
+			S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes,
+			CheckFirst: warmer.CheckFirstBytes, Budget: warmer.NewBudget(cfg.MaxInflightBytes),
+		},
 		Invalidator: &invalidator.Invalidator{Store: store},
 		Cached:      cfg.Cached,
 		Log:         log,
 	}
 	c := consumer.New(deps.SQS, h.Handle, consumer.Options{
-		QueueURL: cfg.QueueURL,
-		Workers:  cfg.Workers,
-		Log:      log,
+		QueueURL:    cfg.QueueURL,
+		MaxInFlight: cfg.Workers,
+		Log:         log,
 	})
 	return &Daemon{cfg: cfg, log: log, store: store, consumer: c}
 }

@@ -15,18 +15,18 @@ const (
 	// S3 GET, and collecting half as often saves about 7% of the daemon's CPU.
 	gcPercent = 200
 	// baseBytes is the Go memory the daemon may use besides the bodies it holds. The
-	// memory budget is 64 MiB plus one object per worker; the rest of the 64 MiB is for
-	// what the limit does not count (the program's code, memory the runtime has not yet
-	// returned to the kernel).
+	// memory budget is 64 MiB plus S3CACHE_MAX_INFLIGHT_BYTES; the rest of the 64 MiB is
+	// for what the limit does not count (the program's code, memory the runtime has not
+	// yet returned to the kernel).
 	baseBytes = 48 << 20
 )
 
 // tuneGC sets the garbage collector for the configuration; Run calls it, the daemon
-// being the process. GOGC 200, and a soft memory limit of 48 MiB plus one object of
-// S3CACHE_MAX_OBJECT_BYTES per worker, so that the heap grows no further than the
-// bodies in flight require and the resident set stays within the budget of 64 MiB plus
-// one object per worker. A GOGC or GOMEMLIMIT in the environment takes precedence over
-// either.
+// being the process. GOGC 200, and a soft memory limit of 48 MiB plus the bytes of
+// bodies the warmer may hold at once (S3CACHE_MAX_INFLIGHT_BYTES), so that the heap
+// grows no further than the bodies in flight require and the resident set stays within
+// the budget of 64 MiB plus that. A GOGC or GOMEMLIMIT in the environment takes
+// precedence over either.
 func tuneGC(cfg config.Config) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
@@ -36,11 +36,10 @@ func tuneGC(cfg config.Config) {
 	}
 }
 
-// memoryBudget is 48 MiB plus one largest object per worker, at most math.MaxInt64.
+// memoryBudget is 48 MiB plus the bodies in flight, at most math.MaxInt64.
 func memoryBudget(cfg config.Config) int64 {
-	perWorker := max(cfg.MaxObjectBytes, 0)
-	if w := int64(cfg.Workers); w > 0 && perWorker > (math.MaxInt64-baseBytes)/w {
+	if cfg.MaxInflightBytes > math.MaxInt64-baseBytes {
 		return math.MaxInt64
 	}
-	return baseBytes + int64(cfg.Workers)*perWorker
+	return baseBytes + max(cfg.MaxInflightBytes, 0)
 }

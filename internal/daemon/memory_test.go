@@ -10,18 +10,17 @@ import (
 
 func TestMemoryBudget(t *testing.T) {
 	for _, tc := range []struct {
-		workers  int
-		maxBytes int64
+		inflight int64
 		want     int64
 	}{
-		{16, 1 << 20, 64 << 20},
-		{4, 512 << 20, 48<<20 + 4*512<<20},
-		{1 << 40, 512 << 20, math.MaxInt64},
+		{16 << 20, 64 << 20},
+		{512 << 20, 48<<20 + 512<<20},
+		{math.MaxInt64 - 1, math.MaxInt64},
 	} {
 		cfg := config.Defaults()
-		cfg.Workers, cfg.MaxObjectBytes = tc.workers, tc.maxBytes
+		cfg.MaxInflightBytes = tc.inflight
 		if got := memoryBudget(cfg); got != tc.want {
-			t.Errorf("memoryBudget(%d workers, %d bytes) = %d, want %d", tc.workers, tc.maxBytes, got, tc.want)
+			t.Errorf("memoryBudget(%d bytes in flight) = %d, want %d", tc.inflight, got, tc.want)
 		}
 	}
 }

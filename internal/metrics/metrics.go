@@ -41,7 +41,7 @@ var (
 	// FetchSeconds observes S3 GetObject latency, body included.
 	FetchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "s3cache_s3_fetch_duration_seconds",
-		Help:    "Time to fetch an object from S3, body included.",
+		Help:    "Time to fetch an object from S3, body included; rate of the sum = mean fetches in flight.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 	})
 
@@ -58,9 +58,25 @@ var (
 		Help: "Failures by stage (receive, parse, fetch, redis, delete, visibility).",
 	}, []string{"stage"})
 
-	// InFlight is the number of messages held: being processed or waiting for a worker.
+	// InFlight is the number of messages held: received and not yet finished.
 	InFlight = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "s3cache_messages_in_flight",
 		Help: "SQS messages received and not yet finished.",
+	})
+
+	// MessageSeconds observes how long each message was held, from its receipt until it
+	// was finished (applied, skipped or left for redelivery). Its sum grows by the
+	// messages in flight per second, so rate(…_sum) is the mean number held.
+	MessageSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "s3cache_message_duration_seconds",
+		Help:    "Time from the receipt of an SQS message until it was finished; rate of the sum = mean messages in flight.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+
+	// ConcurrencyLimit is the consumer's current limit of messages held at once, which it
+	// sizes to the latency it observes, up to S3CACHE_WORKERS.
+	ConcurrencyLimit = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "s3cache_concurrency_limit",
+		Help: "Messages the daemon may hold at once (received or asked for), sized to the observed latency; at most S3CACHE_WORKERS.",
 	})
 )

@@ -1,0 +1,92 @@
+package consumer
+
+import "time"
+
+// Limiter decides how many messages the consumer may hold at once: received (or asked
+// for by a poll under way) and not yet finished. It is pure: the consumer feeds it one
+// Sample per interval and applies the limit it returns.
+//
+// By Little's law the messages held are the rate times the time each is held, so a limit
+// too low for the latency caps the rate at limit ÷ latency. The limiter finds the limit
+// by trying: while the queue has a backlog it raises the limit by half and keeps the
+// raise if the rate rose with it. A raise that did not raise the rate (the CPU, Redis or
+// the byte budget is the limit now, not latency) is taken back, and none is tried again
+// for a while. Without a backlog the limit decays towards what is in hand plus room for
+// two polls, so that an idle consumer holds little.
+type Limiter struct {
+	lo, hi int // the bounds of the limit
+	limit  int
+
+	raisedFrom int     // the limit before the last raise; 0 when the last step was not one
+	rateBefore float64 // messages finished per second at raisedFrom
+	hold       int     // intervals to wait before the next raise
+}
+
+// Sample is what the consumer saw during one interval.
+type Sample struct {
+	Elapsed  time.Duration
+	Finished int  // messages finished
+	Backlog  bool // most polls came back with a full batch: the queue had more to give
+	PeakHeld int  // the most messages held at once
+}
+
+const (
+	// raiseFactor is how much the limit grows per interval while it pays. Growing by
+	// half reaches a limit a hundred times the start within a dozen intervals, and a
+	// raise by half moves the rate by more than a loaded machine's noise.
+	raiseFactor = 1.5
+	// payShare is the share of a raise that the rate must follow for the raise to be
+	// kept: the interval after a raise starts before the new messages have arrived, so
+	// even a fully latency-bound rate follows only most of it.
+	payShare = 0.25
+	// holdIntervals is how long the limit stays after a raise that did not pay before
+	// the next is tried; meanwhile the bottleneck may move (S3 slows down, the CPU frees).
+	holdIntervals = 10
+	// decayShare is the most the limit falls per interval without a backlog, so that a
+	// lull between bursts does not throw away what the burst needed.
+	decayShare = 0.25
+)
+
+// NewLimiter returns a limiter that starts at, and never goes below, lo (at most hi),
+// and never goes above hi.
+func NewLimiter(lo, hi int) *Limiter {
+	hi = max(hi, 1)
+	lo = min(max(lo, 1), hi)
+	return &Limiter{lo: lo, hi: hi, limit: lo}
+}
+
+// Limit is the current limit.
+func (l *Limiter) Limit() int { return l.limit }
+
+// Next takes the sample of the interval that just ended and returns the limit for the
+// next one.
+func (l *Limiter) Next(s Sample) int {
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Finished) / s.Elapsed.Seconds()
+	}
+	raisedFrom := l.raisedFrom
+	l.raisedFrom = 0
+	switch {
+	case !s.Backlog:
+		// Room for two polls on top of what is held, so that one can be under way
+		// while the other's messages are being handed out.
+		target := max(l.lo, s.PeakHeld+2*batch)
+		if target < l.limit {
+			l.limit = max(target, l.limit-int(float64(l.limit)*decayShare))
+		}
+		l.hold = 0
+	case raisedFrom > 0 && rate <= l.rateBefore*(1+payShare*(float64(l.limit)/float64(raisedFrom)-1)):
+		l.limit = raisedFrom
+		l.hold = holdIntervals
+	case s.Finished == 0:
+		// Nothing finished (a dependency is down, or every message is slow): a raise
+		// would take in more messages without showing whether it pays.
+	case l.hold > 0:
+		l.hold--
+	case l.limit < l.hi:
+		l.raisedFrom, l.rateBefore = l.limit, rate
+		l.limit = min(l.hi, max(l.limit+1, int(float64(l.limit)*raiseFactor)))
+	}
+	return l.limit
+}

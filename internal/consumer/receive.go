@@ -1,0 +1,157 @@
+package consumer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/zap"
+
+	"github.com/s3cache/s3cache/internal/metrics"
+)
+
+// The limiter's interval: long enough for messages taken in after a raise to finish
+// within it (several times the time a message is held), short enough to follow a burst.
+const (
+	minInterval  = 100 * time.Millisecond
+	maxInterval  = time.Second
+	intervalHold = 4 // intervals last this many times the mean time a message is held
+)
+
+// schedule sends polls while there is room, adjusts the limit every interval, and
+// returns when ctx is done and every poll has returned. Messages go to workers started
+// in workers, kept invisible under workCtx.
+func (c *Consumer) schedule(ctx, workCtx context.Context, workers *sync.WaitGroup, del *deleter) {
+	var polls sync.WaitGroup
+	defer polls.Wait()
+	heartbeat := time.NewTicker(time.Second) // keeps the beat fresh while nothing happens
+	defer heartbeat.Stop()
+	interval := time.NewTimer(minInterval)
+	defer interval.Stop()
+	started := time.Now()
+	for {
+		now := time.Now()
+		c.beat.Store(now.UnixNano())
+		c.mu.Lock()
+		for n := c.pollSize(now); n > 0; n = c.pollSize(now) {
+			c.st.reserved += n
+			c.st.polls++
+			polls.Go(func() { c.poll(ctx, workCtx, n, workers, del) })
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		case <-heartbeat.C:
+		case <-interval.C:
+			next := c.adjust(now.Sub(started))
+			started = now
+			interval.Reset(next)
+		}
+	}
+}
+
+// pollSize is how many messages the next poll should ask for, 0 for no poll now: a full
+// batch when there is room for one. Asking for less would split batches: workers free
+// room one message at a time. After a failed poll, one poll at a time until one
+// succeeds. Called with mu held.
+func (c *Consumer) pollSize(now time.Time) int {
+	full := min(batch, c.o.MaxInFlight)
+	switch {
+	case now.Before(c.st.retryAt), c.st.failures > 0 && c.st.polls > 0:
+		return 0
+	case c.st.limit-c.st.held-c.st.reserved >= full:
+		return full
+	}
+	return 0
+}
+
+// adjust ends the limiter's interval of length elapsed, sets the limit for the next and
+// returns its length.
+func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
+	c.mu.Lock()
+	st := &c.st
+	s := Sample{
+		Elapsed:  elapsed,
+		Finished: st.finished,
+		Backlog:  st.polled > 0 && 2*st.fullPolls > st.polled,
+		PeakHeld: st.peak,
+	}
+	next := minInterval
+	if st.finished > 0 {
+		next = min(maxInterval, max(minInterval, intervalHold*st.heldFor/time.Duration(st.finished)))
+	}
+	st.finished, st.polled, st.fullPolls, st.heldFor, st.peak = 0, 0, 0, 0, st.held
+	st.limit = c.lim.Next(s)
+	limit := st.limit
+	c.mu.Unlock()
+	metrics.ConcurrencyLimit.Set(float64(limit))
+	c.signal() // a raised limit opens room
+	return next
+}
+
+// poll receives up to n messages and hands them to workers. A failed poll keeps its place
+// (and so keeps others from starting) while it backs off.
+func (c *Consumer) poll(ctx, workCtx context.Context, n int, workers *sync.WaitGroup, del *deleter) {
+	out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:            aws.String(c.o.QueueURL),
+		MaxNumberOfMessages: int32(n),
+		WaitTimeSeconds:     int32(c.o.WaitTime / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+			types.MessageSystemAttributeNameApproximateReceiveCount,
+		},
+	})
+	now := time.Now()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.backOff(ctx, now, err)
+		}
+		c.mu.Lock()
+		c.st.reserved -= n
+		c.st.polls--
+		c.mu.Unlock()
+		c.signal()
+		return
+	}
+	c.sqsAnsweredAt.Store(now.UnixNano())
+	msgs := out.Messages[:min(len(out.Messages), n)]
+	c.mu.Lock()
+	st := &c.st
+	st.failures = 0
+	st.reserved -= n
+	st.polls--
+	st.held += len(msgs)
+	st.peak = max(st.peak, st.held)
+	st.polled++
+	if len(msgs) == min(batch, c.o.MaxInFlight) {
+		st.fullPolls++
+	}
+	c.mu.Unlock()
+	metrics.InFlight.Add(float64(len(msgs)))
+	for _, m := range msgs {
+		c.dispatch(workCtx, held{Message: m, received: now, stop: c.keepInvisible(workCtx, m)}, workers, del)
+	}
+	c.signal()
+}
+
+// backOff counts a failed poll, holds back every poll for a capped, jittered time that
+// grows with consecutive failures, and waits it out (or until ctx is done).
+func (c *Consumer) backOff(ctx context.Context, now time.Time, err error) {
+	metrics.Errors.WithLabelValues("receive").Inc()
+	c.sqsFailedAt.Store(now.UnixNano())
+	c.mu.Lock()
+	// Polls that were under way together fail together: only the first failure after a
+	// backoff lengthens the next.
+	if !now.Before(c.st.retryAt) {
+		c.st.failures++
+		c.st.retryAt = now.Add(backoff(c.o.MinBackoff, c.o.MaxBackoff, c.st.failures))
+	}
+	d := c.st.retryAt.Sub(now)
+	c.mu.Unlock()
+	c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", d))
+	sleep(ctx, d)
+}
