@@ -55,8 +55,9 @@ cfn-check:
 	$(GO) test -count=1 -v ./cfn/
 
 # make bench  the benchmark against real local servers: one table (BENCHMARKS.md explains
-# it); make bench QUICK=1 for a one-minute run, BENCHFLAGS=--json for JSON. Not part of
-# make test or CI.
+# it); make bench QUICK=1 for a one-minute run, PROFILE=aws for the latency benchmark
+# (AWS-like latency between the daemon and the servers), BENCHFLAGS=--json for JSON.
+# Not part of make test or CI.
 .PHONY: bench
 bench: deps
-	$(GO) run ./cmd/s3cache-bench $(if $(QUICK),--quick) $(BENCHFLAGS)
+	$(GO) run ./cmd/s3cache-bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile $(PROFILE)) $(BENCHFLAGS)

@@ -176,7 +176,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: %d events/s of %s for %v", o.SteadyRate, humanBytes(o.SteadySize), o.SteadyDuration)
-	st, err := steady(ctx, s, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, o.Workers)
+	st, err := steady(ctx, s, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, daemonRun{route: s.direct(), workers: o.Workers})
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 			return r, err
 		}
-		e, err := endToEnd(ctx, s, queueURL, objs, o.Workers, 10*time.Minute)
+		e, err := endToEnd(ctx, s, queueURL, objs, daemonRun{route: s.direct(), workers: o.Workers}, 10*time.Minute)
 		if err != nil {
 			return r, err
 		}
@@ -316,7 +316,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 // The benchmark collects its own garbage first, so that f does not pay for earlier work.
 func (s *servers) metered(r *Rate, f func() error) error {
 	runtime.GC()
-	m := s.meter(0)
+	m := s.meter(nil)
 	before := m.sample()
 	if err := f(); err != nil {
 		return err

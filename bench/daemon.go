@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,25 +23,116 @@ type daemonProc struct {
 // logLines is how many lines of a daemon's log an error shows.
 const logLines = 20
 
-// startDaemon starts s3cached for the run called name against the servers, with
-// S3CACHE_WORKERS=workers (unless 0) and otherwise the default configuration. It does not wait
-// for it to be ready. When it cannot start, s.tb fails.
-func (s *servers) startDaemon(queueURL string, workers int, name string) *daemonProc {
+// route is where a daemon reaches the servers: directly, or through latency proxies.
+type route struct {
+	s3, sqs  string // endpoints
+	redisURL string
+}
+
+// direct is the route straight to the servers.
+func (s *servers) direct() route {
+	return route{s3: s.s3.endpoint, sqs: s.sqs.Endpoint, redisURL: s.redis.URL}
+}
+
+// daemonRun says how a run starts its daemons.
+type daemonRun struct {
+	route   route
+	daemons int // on the one queue; 0: one
+	workers int // S3CACHE_WORKERS; 0: the daemon's default
+}
+
+// startDaemons starts r's daemons for the run called name with otherwise the default
+// configuration. It does not wait for them to be ready. When one cannot start, s.tb
+// fails.
+func (s *servers) startDaemons(queueURL string, r daemonRun, name string) daemons {
+	ds := make(daemons, max(r.daemons, 1))
+	for i := range ds {
+		n := name
+		if i > 0 {
+			n = fmt.Sprintf("%s-%d", name, i+1)
+		}
+		ds[i] = s.startDaemon(queueURL, r, n)
+	}
+	return ds
+}
+
+// startDaemon starts one daemon of r.
+func (s *servers) startDaemon(queueURL string, r daemonRun, name string) *daemonProc {
 	env := append(cleanEnv(),
 		"S3CACHE_QUEUE_URL="+queueURL,
-		"S3CACHE_REDIS_URL="+s.redis.URL,
+		"S3CACHE_REDIS_URL="+r.route.redisURL,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",
 	)
-	if workers > 0 {
-		env = append(env, "S3CACHE_WORKERS="+strconv.Itoa(workers))
+	if r.workers > 0 {
+		env = append(env, "S3CACHE_WORKERS="+strconv.Itoa(r.workers))
 	}
-	env = append(env, s.awsEnv()...)
+	env = append(env, testenv.AWSEnv(nil, nil)...)
+	env = append(env, "AWS_ENDPOINT_URL_S3="+r.route.s3, "AWS_ENDPOINT_URL_SQS="+r.route.sqs)
 	if s.pprofDir != "" {
 		env = append(env, "S3CACHE_BENCH_PPROF_DIR="+s.pprofDir, "S3CACHE_BENCH_RUN="+name)
 	}
 	d := testenv.StartDaemon(s.tb, s.bins.daemon, env, testenv.DaemonOptions{Name: "s3cached-" + name, LogLines: logLines})
 	return &daemonProc{Daemon: d, name: name}
+}
+
+// daemons are the daemons of one run, on one queue.
+type daemons []*daemonProc
+
+// done is closed when any of them has exited.
+func (ds daemons) done() <-chan struct{} {
+	done := make(chan struct{})
+	var once sync.Once
+	for _, d := range ds {
+		go func() {
+			select {
+			case <-d.Done():
+				once.Do(func() { close(done) })
+			case <-done:
+			}
+		}()
+	}
+	return done
+}
+
+func (ds daemons) kill() {
+	for _, d := range ds {
+		d.Kill()
+	}
+}
+
+// failure describes why the run's daemons stopped early: each one's exit and log.
+func (ds daemons) failure() string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "\n%s: %v; log: %s", d.name, d.Err(), d.LogTail(logLines))
+	}
+	return b.String()
+}
+
+// stop stops each daemon as stopDaemon does.
+func (s *servers) stopDaemons(ds daemons) error {
+	for _, d := range ds {
+		if err := s.stopDaemon(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// metrics adds up the daemons' metrics.
+func (ds daemons) metrics() (map[string]float64, error) {
+	sum := map[string]float64{}
+	for _, d := range ds {
+		m, err := d.Metrics()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		for k, v := range m {
+			sum[k] += v
+		}
+	}
+	return sum, nil
 }
 
 // stopDaemon stops the daemon with SIGTERM, as systemd does, and, for a profiled
@@ -92,19 +184,19 @@ type usage struct {
 	Processes  map[string]float64 `json:"cpu_seconds_by_process"` // the whole machine's share, same interval
 }
 
-// checkMetrics verifies from the daemon's counters that it wrote n entries and failed
-// nothing. The counters move just after the write that the benchmark saw, so it waits a
-// little for them.
-func (d *daemonProc) checkMetrics(n int) error {
+// checkMetrics verifies from the daemons' counters that together they wrote n entries
+// and failed nothing. The counters move just after the write that the benchmark saw, so
+// it waits a little for them.
+func (ds daemons) checkMetrics(n int) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		m, err := d.Metrics()
+		m, err := ds.metrics()
 		if err != nil {
 			return err
 		}
 		for k, v := range m {
 			if strings.HasPrefix(k, "s3cache_errors_total") && v > 0 {
-				return fmt.Errorf("s3cached counted errors: %s %v; log: %s", k, v, d.LogTail(logLines))
+				return fmt.Errorf("s3cached counted errors: %s %v%s", k, v, ds.failure())
 			}
 		}
 		written := m[`s3cache_events_total{outcome="written",type="created"}`]

@@ -31,6 +31,15 @@ type E2E struct {
 	PerSecond float64       `json:"events_per_second"`
 	MBPerSec  float64       `json:"mb_per_second"`
 	Usage     usage         `json:"usage"`
+	// MachineBusy is the share of the machine's CPU time (all cores) spent running
+	// processes or handling interrupts during the run.
+	MachineBusy float64 `json:"machine_cpu_busy"`
+	// Messages and Fetches are the mean SQS messages the daemons held and S3 GETs they
+	// had under way during the run, from the sums of their duration histograms.
+	Messages float64 `json:"mean_messages_in_flight"`
+	Fetches  float64 `json:"mean_fetches_in_flight"`
+	// Limit is the daemons' concurrency limit (summed) when the last entry was written.
+	Limit float64 `json:"concurrency_limit_at_end"`
 }
 
 // medianRun returns the run with the median rate, its resource figures with it.
@@ -39,20 +48,32 @@ func medianRun(runs []E2E) E2E { return medianBy(runs, func(e E2E) float64 { ret
 // redisKey is the cache key of an object key (no S3CACHE_KEY_PREFIX).
 func redisKey(key string) string { return bucket + ":" + key }
 
-// meter returns the processes whose CPU time a run splits.
-func (s *servers) meter(daemonPID int) cpuMeter {
-	return cpuMeter{
-		"daemon": daemonPID,
-		"sqs":    s.sqs.PID(),
-		"redis":  s.redis.PID(),
-		"s3":     s.s3.proc.pid(),
-		"bench":  os.Getpid(),
+// meter returns the processes whose CPU time a run splits: the servers, the benchmark
+// (with any latency proxies) and the daemons, "daemon" for the first and "daemon-2"…
+// for the others.
+func (s *servers) meter(ds daemons) cpuMeter {
+	m := cpuMeter{
+		"sqs":   s.sqs.PID(),
+		"redis": s.redis.PID(),
+		"s3":    s.s3.proc.pid(),
+		"bench": os.Getpid(),
 	}
+	for i, d := range ds {
+		m[daemonKey(i)] = d.PID()
+	}
+	return m
+}
+
+func daemonKey(i int) string {
+	if i == 0 {
+		return "daemon"
+	}
+	return fmt.Sprintf("daemon-%d", i+1)
 }
 
 // endToEnd fills the queue with one created event per object of o (uploaded already),
-// then starts s3cached on an empty Redis and waits until every entry is there.
-func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, workers int, timeout time.Duration) (E2E, error) {
+// then starts r's daemons on an empty Redis and waits until every entry is there.
+func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, r daemonRun, timeout time.Duration) (E2E, error) {
 	n := len(o.keys)
 	if keys, err := s.rdb.DBSize(ctx).Result(); err != nil || keys != 0 {
 		return E2E{}, fmt.Errorf("redis holds %d keys before the run (%v): want none", keys, err)
@@ -66,32 +87,38 @@ func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, wo
 	}
 	bodies = nil
 	runtime.GC() // the benchmark's own garbage, from filling the queue: not the daemon's
-	before := s.meter(0).sample()
-	before["daemon"] = 0 // it does not exist yet
+	before := s.meter(nil).sample()
+	for i := range max(r.daemons, 1) {
+		before[daemonKey(i)] = 0 // they do not exist yet
+	}
 	start := time.Now()
-	d := s.startDaemon(queueURL, workers, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
-	defer d.Kill()
+	ds := s.startDaemons(queueURL, r, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
+	defer ds.kill()
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last, err := waitKeys(waitCtx, s.rdb, int64(n), d.Done())
+	last, err := waitKeys(waitCtx, s.rdb, int64(n), ds.done())
 	switch {
 	case errors.Is(err, errStopped):
-		return E2E{}, fmt.Errorf("s3cached exited (%v); log: %s", d.Err(), d.LogTail(logLines))
+		return E2E{}, fmt.Errorf("s3cached exited early:%s", ds.failure())
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		keys, _ := s.rdb.DBSize(ctx).Result()
-		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis; log: %s", timeout, keys, n, d.LogTail(logLines))
+		return E2E{}, fmt.Errorf("after %v only %d of %d entries are in Redis:%s", timeout, keys, n, ds.failure())
 	case err != nil:
 		return E2E{}, err
 	}
 	elapsed := last.Sub(start)
-	u, err := measureUsage(s, d, before, n)
+	u, err := measureUsage(s, ds, before, n)
 	if err != nil {
 		return E2E{}, err
 	}
-	if err := d.checkMetrics(n); err != nil {
+	m, err := ds.metrics()
+	if err != nil {
 		return E2E{}, err
 	}
-	if err := s.stopDaemon(d); err != nil {
+	if err := ds.checkMetrics(n); err != nil {
+		return E2E{}, err
+	}
+	if err := s.stopDaemons(ds); err != nil {
 		return E2E{}, err
 	}
 	if err := waitEmpty(ctx, s.sqs.Client, queueURL, 30*time.Second); err != nil {
@@ -100,28 +127,42 @@ func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, wo
 	if err := verifySample(ctx, s, o); err != nil {
 		return E2E{}, err
 	}
+	wall := elapsed.Seconds() * float64(runtime.NumCPU())
 	return E2E{
-		Events:    n,
-		Elapsed:   elapsed,
-		PerSecond: float64(n) / elapsed.Seconds(),
-		MBPerSec:  float64(n) * float64(o.size) / elapsed.Seconds() / 1e6,
-		Usage:     u,
+		Events:      n,
+		Elapsed:     elapsed,
+		PerSecond:   float64(n) / elapsed.Seconds(),
+		MBPerSec:    float64(n) * float64(o.size) / elapsed.Seconds() / 1e6,
+		Usage:       u,
+		MachineBusy: (u.Processes["machine"] + u.Processes["irq"]) / wall,
+		Messages:    m["s3cache_message_duration_seconds_sum"] / elapsed.Seconds(),
+		Fetches:     m["s3cache_s3_fetch_duration_seconds_sum"] / elapsed.Seconds(),
+		Limit:       m["s3cache_concurrency_limit"],
 	}, nil
 }
 
-// measureUsage reads the daemon's peak RSS and the CPU time every process used since
-// before, a sample of s.meter (with "daemon" 0 when the daemon started after it).
-func measureUsage(s *servers, d *daemonProc, before map[string]time.Duration, events int) (usage, error) {
-	after := s.meter(d.PID()).sample()
-	rss, err := peakRSS(d.PID())
-	if err != nil {
-		return usage{}, fmt.Errorf("daemon peak RSS: %w", err)
+// measureUsage reads the daemons' peak RSS (the most of any) and the CPU time every
+// process used since before, a sample of s.meter (with each daemon 0 when it started
+// after it); CPUSeconds adds up the daemons'.
+func measureUsage(s *servers, ds daemons, before map[string]time.Duration, events int) (usage, error) {
+	after := s.meter(ds).sample()
+	var rss int64
+	for _, d := range ds {
+		r, err := peakRSS(d.PID())
+		if err != nil {
+			return usage{}, fmt.Errorf("%s peak RSS: %w", d.name, err)
+		}
+		rss = max(rss, r)
 	}
 	cpu := since(before, after)
+	var daemonCPU float64
+	for i := range ds {
+		daemonCPU += cpu[daemonKey(i)]
+	}
 	return usage{
 		PeakRSS:    rss,
-		CPUSeconds: cpu["daemon"],
-		CPUPer1000: cpu["daemon"] / float64(events) * 1000,
+		CPUSeconds: daemonCPU,
+		CPUPer1000: daemonCPU / float64(events) * 1000,
 		Processes:  cpu,
 	}, nil
 }
@@ -214,9 +255,9 @@ func pace(ctx context.Context, n, rate, conc int, f func(i int)) float64 {
 	return float64(n-1) / last.Sub(first).Seconds()
 }
 
-// steady runs s3cached on an empty queue, then uploads and announces rate objects of size
-// bytes per second for duration.
-func steady(ctx context.Context, s *servers, queueURL string, rate int, duration time.Duration, size, workers int) (Steady, error) {
+// steady runs r's daemon on an empty queue, then uploads and announces rate objects of
+// size bytes per second for duration.
+func steady(ctx context.Context, s *servers, queueURL string, rate int, duration time.Duration, size int, r daemonRun) (Steady, error) {
 	n := int(float64(rate) * duration.Seconds())
 	w, err := watchWrites(ctx, s.rdb)
 	if err != nil {
@@ -224,11 +265,13 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 	}
 	defer w.close()
 	o := newObjectSet("steady/"+strconv.Itoa(size)+"/", n, size)
-	d := s.startDaemon(queueURL, workers, "steady")
-	defer d.Kill()
-	d.WaitReady(s.tb, 15*time.Second)
+	ds := s.startDaemons(queueURL, r, "steady")
+	defer ds.kill()
+	for _, d := range ds {
+		d.WaitReady(s.tb, 15*time.Second)
+	}
 	reached := w.expect(redisKey(o.prefix), n)
-	before := s.meter(d.PID()).sample()
+	before := s.meter(ds).sample()
 	base := nextSeqBase(n)
 	written := make([]time.Time, n)
 	var failed atomic.Value
@@ -252,24 +295,24 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 	}
 	select {
 	case <-reached:
-	case <-d.Done():
-		return Steady{}, fmt.Errorf("s3cached exited (%v); log: %s", d.Err(), d.LogTail(logLines))
+	case <-ds.done():
+		return Steady{}, fmt.Errorf("s3cached exited early:%s", ds.failure())
 	case <-time.After(time.Minute):
-		return Steady{}, fmt.Errorf("a minute after the last upload only %d of %d entries are in Redis; log: %s", w.count(), n, d.LogTail(logLines))
+		return Steady{}, fmt.Errorf("a minute after the last upload only %d of %d entries are in Redis:%s", w.count(), n, ds.failure())
 	}
 	times := w.times()
 	lags := make([]time.Duration, n)
 	for i, k := range o.keys {
 		lags[i] = times[redisKey(k)].Sub(written[i])
 	}
-	u, err := measureUsage(s, d, before, n)
+	u, err := measureUsage(s, ds, before, n)
 	if err != nil {
 		return Steady{}, err
 	}
-	if err := d.checkMetrics(n); err != nil {
+	if err := ds.checkMetrics(n); err != nil {
 		return Steady{}, err
 	}
-	if err := s.stopDaemon(d); err != nil {
+	if err := s.stopDaemons(ds); err != nil {
 		return Steady{}, err
 	}
 	return Steady{Rate: rate, Duration: duration, Achieved: achieved, Size: size, Lag: summarize(lags), Usage: u}, nil

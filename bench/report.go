@@ -198,50 +198,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as one Markdown table, with the machine above it.
 func (r *Report) WriteTable(w io.Writer) error {
-	m := r.Machine
-	fmt.Fprintf(w, "s3cache benchmark: %d cores (%s), %d GiB, Linux %s, %s, redis-server %s, goaws %s, gofakes3 %s; took %s; meanwhile other programs used %s of the CPU, hypervisor steal %s\n\n",
-		m.Cores, m.CPU, m.MemoryGB, m.Kernel, m.Go, m.Redis, m.Goaws, m.Gofakes3, r.Elapsed.Round(time.Second), pct(r.Background), pct(r.Steal))
-
+	writeHeader(w, r.Machine, r.Elapsed, r.Background, r.Steal)
 	if r.Profiled {
 		fmt.Fprintf(w, "PROFILED RUN (--pprof): the daemon ran under the profiler; its figures are not comparable.\n\n")
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	cols := len(r.Sizes)
-	row := func(name string, cells []string, target string) {
-		fmt.Fprintf(tw, "| %s\t", name)
-		for i := range cols {
-			c := ""
-			if i < len(cells) {
-				c = cells[i]
-			}
-			fmt.Fprintf(tw, "| %s\t", c)
-		}
-		fmt.Fprintf(tw, "| %s\t|\n", target)
-	}
-	perSize := func(f func(SizeReport) string) []string {
-		out := make([]string, len(r.Sizes))
-		for i, s := range r.Sizes {
-			out[i] = f(s)
-		}
-		return out
-	}
-	target := func(prefix string) string {
-		var parts []string
-		for _, t := range r.Targets {
-			if strings.HasPrefix(t.Name, prefix) {
-				parts = append(parts, t.Short)
-			}
-		}
-		return strings.Join(parts, "; ")
-	}
-
-	head := perSize(func(s SizeReport) string { return "**" + humanBytes(s.Size.Bytes) + "**" })
-	row("Figure", head, "Target")
-	sep := make([]string, cols)
-	for i := range sep {
-		sep[i] = "---:"
-	}
-	row("---", sep, "---")
+	t := newTable(w, len(r.Sizes))
+	row := t.row
+	perSize := func(f func(SizeReport) string) []string { return cells(r.Sizes, f) }
+	target := func(prefix string) string { return targetCell(r.Targets, prefix) }
+	t.head(perSize(func(s SizeReport) string { return humanBytes(s.Size.Bytes) }))
 
 	row(fmt.Sprintf("**Stage limits**, each alone, %d in flight / %d receive loops (medians of %d)", r.StageConcurrency, r.StageReceivers, r.Rounds), nil, "")
 	row("objects (= events) per run", perSize(func(s SizeReport) string { return count(s.Size.Objects) }), "")
@@ -266,13 +231,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("events/s", perSize(func(s SizeReport) string { return count(round(s.E2E.PerSecond)) }), "")
 	row("MB/s", perSize(func(s SizeReport) string { return fmt.Sprintf("%.1f", s.E2E.MBPerSec) }), "")
 	row("ratio to bound", perSize(func(s SizeReport) string { return pct(s.RatioBound) }), target("end-to-end"))
-	row("ratio to bound in each round (its own stages)", perSize(func(s SizeReport) string {
-		p := make([]string, len(s.RoundRatios))
-		for i, r := range s.RoundRatios {
-			p[i] = pct(r)
-		}
-		return strings.Join(p, " · ")
-	}), "")
+	row("ratio to bound in each round (its own stages)", perSize(func(s SizeReport) string { return pcts(s.RoundRatios) }), "")
 	row("ratio to slowest stage", perSize(func(s SizeReport) string { return pct(s.RatioSlowest) }), "")
 	row("daemon peak RSS (budget 64 MiB + S3CACHE_MAX_INFLIGHT_BYTES)", perSize(func(s SizeReport) string {
 		return mib(s.E2E.Usage.PeakRSS) + " (" + mib(s.RSSBudget) + ")"
@@ -286,9 +245,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	st := r.Steady
 	row(fmt.Sprintf("**Steady**: %d events/s for %v, %s objects, each uploaded then announced", st.Rate, st.Duration, humanBytes(st.Size)), nil, "")
 	row("offered → achieved, events/s", []string{fmt.Sprintf("%d → %.0f", st.Rate, st.Achieved)}, "")
-	row("upload→cache lag p50 / p99 / max, ms", []string{latency(st.Lag)}, target("lag p99"))
-	row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.StageReceivers), []string{latency(st.SQSLag)}, "")
-	row("SQS via the daemon's consumer, send→handler p50 / p99 / max, ms", []string{latency(st.ConsumerLag)}, "")
+	row("upload→cache lag p50 / p99 / max, ms", []string{latencyMillis(st.Lag)}, target("lag p99"))
+	row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.StageReceivers), []string{latencyMillis(st.SQSLag)}, "")
+	row("SQS via the daemon's consumer, send→handler p50 / p99 / max, ms", []string{latencyMillis(st.ConsumerLag)}, "")
 	row("daemon peak RSS; CPU s per 1,000 events", []string{fmt.Sprintf("%s; %.3f", mib(st.Usage.PeakRSS), st.Usage.CPUPer1000)}, "")
 
 	q := r.Query
@@ -300,7 +259,74 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row(fmt.Sprintf("`s3cache query s3` (%s GETs), µs", count(q.S3Count)), []string{micros(q.S3CLI)}, "")
 	row("bare SDK GetObject loop, µs", []string{micros(q.S3Bare)}, "")
 	row("query s3 / bare loop, median of the rounds' ratios", []string{times(q.S3Ratio)}, target("query s3"))
-	return tw.Flush()
+	return t.flush()
+}
+
+// writeHeader writes the line above a table: the machine, the servers, how long the run
+// took and how busy other programs kept the machine meanwhile.
+func writeHeader(w io.Writer, m Machine, elapsed time.Duration, background, steal float64) {
+	fmt.Fprintf(w, "s3cache benchmark: %d cores (%s), %d GiB, Linux %s, %s, redis-server %s, goaws %s, gofakes3 %s; took %s; meanwhile other programs used %s of the CPU, hypervisor steal %s\n\n",
+		m.Cores, m.CPU, m.MemoryGB, m.Kernel, m.Go, m.Redis, m.Goaws, m.Gofakes3, elapsed.Round(time.Second), pct(background), pct(steal))
+}
+
+// table is a Markdown table with a column of figure names, one column per object size
+// and a column of targets, aligned as it is written.
+type table struct {
+	tw   *tabwriter.Writer
+	cols int
+}
+
+func newTable(w io.Writer, cols int) *table {
+	return &table{tw: tabwriter.NewWriter(w, 0, 0, 1, ' ', 0), cols: cols}
+}
+
+// head writes the header row, one bold column per size, and the separator.
+func (t *table) head(sizes []string) {
+	bold := make([]string, len(sizes))
+	sep := make([]string, t.cols)
+	for i, s := range sizes {
+		bold[i] = "**" + s + "**"
+	}
+	for i := range sep {
+		sep[i] = "---:"
+	}
+	t.row("Figure", bold, "Target")
+	t.row("---", sep, "---")
+}
+
+// row writes one row; missing cells are left empty.
+func (t *table) row(name string, cells []string, target string) {
+	fmt.Fprintf(t.tw, "| %s\t", name)
+	for i := range t.cols {
+		c := ""
+		if i < len(cells) {
+			c = cells[i]
+		}
+		fmt.Fprintf(t.tw, "| %s\t", c)
+	}
+	fmt.Fprintf(t.tw, "| %s\t|\n", target)
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// cells formats one cell per item.
+func cells[T any](items []T, f func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = f(it)
+	}
+	return out
+}
+
+// targetCell is the verdicts of the targets whose names start with prefix.
+func targetCell(targets []Target, prefix string) string {
+	var parts []string
+	for _, t := range targets {
+		if strings.HasPrefix(t.Name, prefix) {
+			parts = append(parts, t.Short)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // rssVerdict sums up the peak RSS targets of every size in one cell.
@@ -335,9 +361,12 @@ func count(n int) string {
 	return b.String()
 }
 
-func pct(f float64) string   { return fmt.Sprintf("%.0f%%", f*100) }
-func times(f float64) string { return fmt.Sprintf("%.2f×", f) }
-func mib(n int64) string     { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func pct(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
+
+// pcts formats ratios as percentages, separated by middle dots.
+func pcts(fs []float64) string { return strings.Join(cells(fs, pct), " · ") }
+func times(f float64) string   { return fmt.Sprintf("%.2f×", f) }
+func mib(n int64) string       { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 func millis(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
@@ -345,15 +374,17 @@ func millisN(d time.Duration) string {
 	return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond))
 }
 func micros(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
-func latency(l Latency) string {
+func latencyMillis(l Latency) string {
 	return fmt.Sprintf("%.1f / %.1f / %.1f", float64(l.P50)/1e6, float64(l.P99)/1e6, float64(l.Max)/1e6)
 }
 
 // Summary returns one line per target: what was wanted, what was measured, met or not.
-func (r *Report) Summary() []string {
+func (r *Report) Summary() []string { return summary(r.Targets) }
+
+func summary(targets []Target) []string {
 	met := 0
 	var lines []string
-	for _, t := range r.Targets {
+	for _, t := range targets {
 		verdict := "NOT MET"
 		if t.Met {
 			verdict = "met"
@@ -361,5 +392,5 @@ func (r *Report) Summary() []string {
 		}
 		lines = append(lines, fmt.Sprintf("  %-32s want %-12s got %-10s %s", t.Name, t.Want, t.Got, verdict))
 	}
-	return append([]string{fmt.Sprintf("targets: %d of %d met", met, len(r.Targets))}, lines...)
+	return append([]string{fmt.Sprintf("targets: %d of %d met", met, len(targets))}, lines...)
 }

@@ -524,12 +524,12 @@ func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (ti
 		float64(q.deletedN)/float64(q.deletes), q.maxDelete)
 	q.mu.Unlock()
 	// Idle now: the limit falls back to where it started.
-	time.Sleep(5 * time.Second)
+	time.Sleep(15 * time.Second)
 	c.mu.Lock()
 	idle := c.st.limit
 	c.mu.Unlock()
 	if want := min(2*batch, c.o.MaxInFlight); idle != want {
-		t.Errorf("limit %d after 5s of an idle queue, want it back at %d", idle, want)
+		t.Errorf("limit %d after 15s of an idle queue, want it back at %d", idle, want)
 	}
 	r.stop(t)
 	return took, q, limit

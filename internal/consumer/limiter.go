@@ -8,11 +8,13 @@ import "time"
 //
 // By Little's law the messages held are the rate times the time each is held, so a limit
 // too low for the latency caps the rate at limit ÷ latency. The limiter finds the limit
-// by trying: while the queue has a backlog it raises the limit by half and keeps the
-// raise if the rate rose with it. A raise that did not raise the rate (the CPU, Redis or
-// the byte budget is the limit now, not latency) is taken back, and none is tried again
-// for a while. Without a backlog the limit decays towards what is in hand plus room for
-// two polls, so that an idle consumer holds little.
+// by trying: while the queue has a backlog and the limit is what keeps the consumer from
+// taking more, it raises the limit by half, and keeps the raise if the room it made was
+// used and the rate rose with it. A raise that did not pay (the CPU, Redis or the byte
+// budget is the limit now, not latency) is taken back, and none is tried again for a
+// while. When the limit did not hold the consumer back (no backlog, or the messages in
+// hand stayed well below it) the limit decays towards what is in hand plus room for two
+// polls, so that a consumer that is keeping up holds little.
 type Limiter struct {
 	lo, hi int // the bounds of the limit
 	limit  int
@@ -27,7 +29,7 @@ type Sample struct {
 	Elapsed  time.Duration
 	Finished int  // messages finished
 	Backlog  bool // most polls came back with a full batch: the queue had more to give
-	PeakHeld int  // the most messages held at once
+	PeakHeld int  // the most messages held at once (not counting those asked for)
 }
 
 const (
@@ -67,8 +69,17 @@ func (l *Limiter) Next(s Sample) int {
 	}
 	raisedFrom := l.raisedFrom
 	l.raisedFrom = 0
+	// The limit held the consumer back only if the queue had more to give and the
+	// messages in hand came close to it: within the room of one poll.
+	limited := s.Backlog && s.PeakHeld >= l.limit-batch
 	switch {
-	case !s.Backlog:
+	case raisedFrom > 0 && (!limited || rate <= l.rateBefore*(1+payShare*(float64(l.limit)/float64(raisedFrom)-1))):
+		// The raise did not pay: the room it made was not used up, or the rate did not
+		// follow. Arrivals that come in bursts move the rate by more than any raise, so
+		// a raise must have been used to count.
+		l.limit = raisedFrom
+		l.hold = holdIntervals
+	case !limited:
 		// Room for two polls on top of what is held, so that one can be under way
 		// while the other's messages are being handed out.
 		target := max(l.lo, s.PeakHeld+2*batch)
@@ -76,9 +87,6 @@ func (l *Limiter) Next(s Sample) int {
 			l.limit = max(target, l.limit-int(float64(l.limit)*decayShare))
 		}
 		l.hold = 0
-	case raisedFrom > 0 && rate <= l.rateBefore*(1+payShare*(float64(l.limit)/float64(raisedFrom)-1)):
-		l.limit = raisedFrom
-		l.hold = holdIntervals
 	case s.Finished == 0:
 		// Nothing finished (a dependency is down, or every message is slow): a raise
 		// would take in more messages without showing whether it pays.

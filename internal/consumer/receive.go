@@ -14,11 +14,13 @@ import (
 )
 
 // The limiter's interval: long enough for messages taken in after a raise to finish
-// within it (several times the time a message is held), short enough to follow a burst.
+// within it (several times the time a message is held) and for the count of finished
+// messages to mean something, short enough to follow a burst.
 const (
-	minInterval  = 100 * time.Millisecond
-	maxInterval  = time.Second
-	intervalHold = 4 // intervals last this many times the mean time a message is held
+	minInterval      = 100 * time.Millisecond
+	maxInterval      = time.Second
+	intervalHold     = 4   // intervals last this many times the mean time a message is held
+	intervalMessages = 200 // and as long as this many messages take at the last rate
 )
 
 // schedule sends polls while there is room, adjusts the limit every interval, and
@@ -81,9 +83,10 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 		Backlog:  st.polled > 0 && 2*st.fullPolls > st.polled,
 		PeakHeld: st.peak,
 	}
-	next := minInterval
+	next := maxInterval
 	if st.finished > 0 {
-		next = min(maxInterval, max(minInterval, intervalHold*st.heldFor/time.Duration(st.finished)))
+		perMessage := elapsed / time.Duration(st.finished)
+		next = min(maxInterval, max(minInterval, intervalHold*st.heldFor/time.Duration(st.finished), intervalMessages*perMessage))
 	}
 	st.finished, st.polled, st.fullPolls, st.heldFor, st.peak = 0, 0, 0, 0, st.held
 	st.limit = c.lim.Next(s)
