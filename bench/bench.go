@@ -176,7 +176,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: %d events/s of %s for %v", o.SteadyRate, humanBytes(o.SteadySize), o.SteadyDuration)
-	st, err := steady(ctx, s, queueURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, daemonRun{route: s.direct(), workers: o.Workers})
+	st, err := steady(ctx, s, s.newQueue("steady"), o.SteadyRate, o.SteadyDuration, o.SteadySize, daemonRun{route: s.direct(), workers: o.Workers})
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func runSize(ctx context.Context, s *servers, queueURL string, size Size, o Opti
 		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 			return r, err
 		}
-		e, err := endToEnd(ctx, s, queueURL, objs, daemonRun{route: s.direct(), workers: o.Workers}, 10*time.Minute)
+		e, err := endToEnd(ctx, s, objs, daemonRun{route: s.direct(), workers: o.Workers}, 10*time.Minute)
 		if err != nil {
 			return r, err
 		}

@@ -71,10 +71,14 @@ func daemonKey(i int) string {
 	return fmt.Sprintf("daemon-%d", i+1)
 }
 
-// endToEnd fills the queue with one created event per object of o (uploaded already),
-// then starts r's daemons on an empty Redis and waits until every entry is there.
-func endToEnd(ctx context.Context, s *servers, queueURL string, o *objectSet, r daemonRun, timeout time.Duration) (E2E, error) {
+// endToEnd fills a new queue with one created event per object of o (uploaded already),
+// then starts r's daemons on an empty Redis and waits until every entry is there. Each
+// run has a queue of its own: a long poll of the last run's daemon, cancelled when it
+// stopped, may still be waiting at the server (more so behind a proxy) and would take
+// this run's first messages out of sight for the visibility timeout.
+func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeout time.Duration) (E2E, error) {
 	n := len(o.keys)
+	queueURL := s.newQueue("e2e")
 	if keys, err := s.rdb.DBSize(ctx).Result(); err != nil || keys != 0 {
 		return E2E{}, fmt.Errorf("redis holds %d keys before the run (%v): want none", keys, err)
 	}

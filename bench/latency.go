@@ -178,7 +178,6 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 	if err != nil {
 		return nil, err
 	}
-	queueURL, _ := s.sqs.CreateQueue(tb, "bench", 30*time.Second, 0)
 	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
 	statBefore, _ := readProcStat()
 	rep := &LatencyReport{Machine: describeMachine(ctx, s), Profile: o.Profile.String(), Workers: o.Workers, Rounds: o.Rounds}
@@ -189,7 +188,7 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 				return nil, err
 			}
 		}
-		r, two, err := latencySize(ctx, s, queueURL, size, o, i == 0, logf)
+		r, two, err := latencySize(ctx, s, size, o, i == 0, logf)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", size, err)
 		}
@@ -207,7 +206,7 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 	if err != nil {
 		return nil, err
 	}
-	rep.Steady, err = steady(ctx, s, queueURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: ps.route(), workers: o.Workers})
+	rep.Steady, err = steady(ctx, s, s.newQueue("steady"), o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: ps.route(), workers: o.Workers})
 	rep.Injected = ps.injected()
 	ps.close()
 	if err != nil {
@@ -228,7 +227,7 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 // latencySize uploads one size's objects and drains them in alternating rounds: through
 // the zero-latency proxies, then through the profile's, and, when two is set, through
 // the profile's with two daemons.
-func latencySize(ctx context.Context, s *servers, queueURL string, size Size, o LatencyOptions, two bool,
+func latencySize(ctx context.Context, s *servers, size Size, o LatencyOptions, two bool,
 	logf func(string, ...any)) (LatencySize, E2E, error) {
 	r := LatencySize{Size: size, RSSBudget: rssBudget()}
 	objs := newObjectSet("latency/"+strconv.Itoa(size.Bytes)+"/", size.Objects, size.Bytes)
@@ -251,7 +250,7 @@ func latencySize(ctx context.Context, s *servers, queueURL string, size Size, o 
 		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 			return E2E{}, err
 		}
-		return endToEnd(ctx, s, queueURL, objs, daemonRun{route: via.route(), daemons: daemons, workers: o.Workers}, 10*time.Minute)
+		return endToEnd(ctx, s, objs, daemonRun{route: via.route(), daemons: daemons, workers: o.Workers}, 10*time.Minute)
 	}
 	var zeros, profs, twos []E2E
 	for round := range o.Rounds {

@@ -78,6 +78,7 @@ type servers struct {
 	// pprofDir, when set, receives the profiles of a profiled daemon (bench/profiled).
 	pprofDir string
 	logf     func(format string, args ...any)
+	queues   int // created by newQueue
 }
 
 // startServers starts Redis and SQS through testenv (tb fails on a missing server) and
@@ -98,6 +99,13 @@ func startServers(ctx context.Context, tb testing.TB, bins binaries, pprofDir st
 	}
 	tb.Cleanup(func() { s.s3.stop() })
 	return s, nil
+}
+
+// newQueue creates a queue of its own for one run, named prefix-N.
+func (s *servers) newQueue(prefix string) string {
+	s.queues++
+	url, _ := s.sqs.CreateQueue(s.tb, fmt.Sprintf("%s-%d", prefix, s.queues), 30*time.Second, 0)
+	return url
 }
 
 // restartS3 replaces the S3 server with a new, empty one, so that each object size

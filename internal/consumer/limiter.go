@@ -9,18 +9,19 @@ import "time"
 // By Little's law the messages held are the rate times the time each is held, so a limit
 // too low for the latency caps the rate at limit ÷ latency. The limiter finds the limit
 // by trying: while the queue has a backlog and the limit is what keeps the consumer from
-// taking more, it raises the limit by half, and keeps the raise if the room it made was
-// used and the rate rose with it. A raise that did not pay (the CPU, Redis or the byte
-// budget is the limit now, not latency) is taken back, and none is tried again for a
-// while. When the limit did not hold the consumer back (no backlog, or the messages in
-// hand stayed well below it) the limit decays towards what is in hand plus room for two
-// polls, so that a consumer that is keeping up holds little.
+// taking more, it raises the limit by half, and keeps the raise if the consumer then held
+// more than before and the rate rose with it. A raise that did not pay (the CPU, Redis
+// or the byte budget is the limit now, not latency) is taken back, and none is tried
+// again for a while. When the limit did not hold the consumer back (no backlog, or the
+// messages in hand stayed well below it) the limit decays towards what is in hand plus
+// room for two polls, so that a consumer that is keeping up holds little.
 type Limiter struct {
 	lo, hi int // the bounds of the limit
 	limit  int
 
 	raisedFrom int     // the limit before the last raise; 0 when the last step was not one
 	rateBefore float64 // messages finished per second at raisedFrom
+	peakBefore int     // the most messages held at raisedFrom
 	hold       int     // intervals to wait before the next raise
 }
 
@@ -70,13 +71,14 @@ func (l *Limiter) Next(s Sample) int {
 	raisedFrom := l.raisedFrom
 	l.raisedFrom = 0
 	// The limit held the consumer back only if the queue had more to give and the
-	// messages in hand came close to it: within the room of one poll.
-	limited := s.Backlog && s.PeakHeld >= l.limit-batch
+	// messages in hand came close to it: within the room that two polls under way
+	// reserve.
+	limited := s.Backlog && s.PeakHeld >= l.limit-2*batch
 	switch {
-	case raisedFrom > 0 && (!limited || rate <= l.rateBefore*(1+payShare*(float64(l.limit)/float64(raisedFrom)-1))):
-		// The raise did not pay: the room it made was not used up, or the rate did not
-		// follow. Arrivals that come in bursts move the rate by more than any raise, so
-		// a raise must have been used to count.
+	case raisedFrom > 0 && (s.PeakHeld <= l.peakBefore || rate <= l.rateBefore*(1+payShare*(float64(l.limit)/float64(raisedFrom)-1))):
+		// The raise did not pay: the consumer held no more than before it, or the rate
+		// did not follow. Arrivals that come in bursts move the rate by more than a
+		// raise does, so a raise must have been used to count.
 		l.limit = raisedFrom
 		l.hold = holdIntervals
 	case !limited:
@@ -93,7 +95,7 @@ func (l *Limiter) Next(s Sample) int {
 	case l.hold > 0:
 		l.hold--
 	case l.limit < l.hi:
-		l.raisedFrom, l.rateBefore = l.limit, rate
+		l.raisedFrom, l.rateBefore, l.peakBefore = l.limit, rate, s.PeakHeld
 		l.limit = min(l.hi, max(l.limit+1, int(float64(l.limit)*raiseFactor)))
 	}
 	return l.limit

@@ -142,3 +142,26 @@ func TestLimiter_NoRaiseWhenTheLimitDidNotHoldBack(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiter_RaiseUsedWhilePollsAreOut: where each poll takes milliseconds, polls under
+// way reserve part of the limit, and the messages in hand stay a batch or two below it.
+// A raise whose room the consumer used (it held more than the old limit allowed) and
+// that raised the rate is kept.
+func TestLimiter_RaiseUsedWhilePollsAreOut(t *testing.T) {
+	l := NewLimiter(20, 256)
+	held := func(limit int) int { return limit - 14 } // a poll and a half under way
+	for range 3 {
+		l.Next(Sample{Elapsed: 100 * time.Millisecond, Finished: l.Limit() * 4, Backlog: true, PeakHeld: held(l.Limit())})
+	}
+	if l.Limit() != 67 {
+		t.Fatalf("limit %d after three paying raises from 20, want 67", l.Limit())
+	}
+	if got := l.Next(Sample{Elapsed: 100 * time.Millisecond, Finished: 250, Backlog: true, PeakHeld: 53}); got != 100 {
+		t.Fatalf("limit %d, want 100", got)
+	}
+	// At 100: 86 held at most, never within a batch of the limit, and the rate up by
+	// a fifth.
+	if got := l.Next(Sample{Elapsed: 100 * time.Millisecond, Finished: 300, Backlog: true, PeakHeld: 86}); got != 150 {
+		t.Errorf("limit %d after the raise to 100 held 86 and the rate rose from 250 to 300 per interval, want the raise kept and the next one made (150)", got)
+	}
+}

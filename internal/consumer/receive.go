@@ -89,10 +89,16 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 		next = min(maxInterval, max(minInterval, intervalHold*st.heldFor/time.Duration(st.finished), intervalMessages*perMessage))
 	}
 	st.finished, st.polled, st.fullPolls, st.heldFor, st.peak = 0, 0, 0, 0, st.held
+	before := st.limit
 	st.limit = c.lim.Next(s)
 	limit := st.limit
 	c.mu.Unlock()
 	metrics.ConcurrencyLimit.Set(float64(limit))
+	if limit != before {
+		c.log.Debug("concurrency limit changed", zap.Int("limit", limit), zap.Int("before", before),
+			zap.Float64("finished_per_second", float64(s.Finished)/elapsed.Seconds()),
+			zap.Int("peak_held", s.PeakHeld), zap.Bool("backlog", s.Backlog))
+	}
 	c.signal() // a raised limit opens room
 	return next
 }
