@@ -31,8 +31,8 @@ type E2E struct {
 	PerSecond float64       `json:"events_per_second"`
 	MBPerSec  float64       `json:"mb_per_second"`
 	Usage     usage         `json:"usage"`
-	// MachineBusy is the share of the machine's CPU time (all cores) spent running
-	// processes or handling interrupts during the run.
+	// MachineBusy is the share of the machine's CPU time (all cores) that was not idle
+	// during the run, from /proc/stat.
 	MachineBusy float64 `json:"machine_cpu_busy"`
 	// Messages and Fetches are the mean SQS messages the daemons held and S3 GETs they
 	// had under way during the run, from the sums of their duration histograms.
@@ -91,6 +91,7 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 	}
 	bodies = nil
 	runtime.GC() // the benchmark's own garbage, from filling the queue: not the daemon's
+	statBefore, _ := readProcStat()
 	before := s.meter(nil).sample()
 	for i := range max(r.daemons, 1) {
 		before[daemonKey(i)] = 0 // they do not exist yet
@@ -111,6 +112,7 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 		return E2E{}, err
 	}
 	elapsed := last.Sub(start)
+	statAfter, _ := readProcStat()
 	u, err := measureUsage(s, ds, before, n)
 	if err != nil {
 		return E2E{}, err
@@ -131,14 +133,13 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 	if err := verifySample(ctx, s, o); err != nil {
 		return E2E{}, err
 	}
-	wall := elapsed.Seconds() * float64(runtime.NumCPU())
 	return E2E{
 		Events:      n,
 		Elapsed:     elapsed,
 		PerSecond:   float64(n) / elapsed.Seconds(),
 		MBPerSec:    float64(n) * float64(o.size) / elapsed.Seconds() / 1e6,
 		Usage:       u,
-		MachineBusy: (u.Processes["machine"] + u.Processes["irq"]) / wall,
+		MachineBusy: busy(statBefore, statAfter),
 		Messages:    m["s3cache_message_duration_seconds_sum"] / elapsed.Seconds(),
 		Fetches:     m["s3cache_s3_fetch_duration_seconds_sum"] / elapsed.Seconds(),
 		Limit:       m["s3cache_concurrency_limit"],

@@ -111,11 +111,22 @@ func since(before, after map[string]time.Duration) map[string]float64 {
 	return out
 }
 
-// procStat is the first line of /proc/stat, in three parts.
+// procStat is the first line of /proc/stat, in parts.
 type procStat struct {
 	process time.Duration // user, nice, system
 	irq     time.Duration // irq, softirq
 	steal   time.Duration
+	idle    time.Duration // idle, iowait
+}
+
+// busy is the share of the CPU time between two samples that was not idle.
+func busy(before, after procStat) float64 {
+	idle := after.idle - before.idle
+	all := idle + (after.process - before.process) + (after.irq - before.irq) + (after.steal - before.steal)
+	if all <= 0 {
+		return 0
+	}
+	return 1 - idle.Seconds()/all.Seconds()
 }
 
 func readProcStat() (procStat, error) {
@@ -140,7 +151,7 @@ func readProcStat() (procStat, error) {
 		}
 	}
 	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
-	return procStat{process: tick(v[0] + v[1] + v[2]), irq: tick(v[5] + v[6]), steal: tick(v[7])}, nil
+	return procStat{process: tick(v[0] + v[1] + v[2]), irq: tick(v[5] + v[6]), steal: tick(v[7]), idle: tick(v[3] + v[4])}, nil
 }
 
 // machineProcessSeconds is the time all CPUs have spent running processes, in seconds;

@@ -10,11 +10,10 @@
 // latency:
 //
 //   - HTTPProxy is a reverse proxy in front of the S3 or SQS server that holds each
-//     matching request for a delay drawn from a Dist, half on the way in and half on the
-//     way out;
-//   - TCPProxy is a delay line in front of Redis that delivers the bytes of each
-//     direction half a round trip after they arrive, without parsing RESP and without
-//     limiting throughput.
+//     matching request for a delay drawn from a Dist before it forwards it;
+//   - TCPProxy is a delay line in front of Redis that delivers the server's bytes a
+//     round trip after they arrive, without parsing RESP and without limiting
+//     throughput.
 //
 // A Profile names the delays of each service: None forwards everything at once and AWS
 // models a deployment in one region. The benchmark's "aws" profile and the `s3cache demo`

@@ -2,8 +2,6 @@ package latency
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -16,10 +14,10 @@ import (
 )
 
 // HTTPProxy is a reverse proxy in front of one HTTP server that holds each request for
-// a delay: half before forwarding it, half before passing back the reply's status and
-// headers. Splitting it puts the delay where a network puts it, on both legs, so that a
-// client that times out or cancels sees what it would see against AWS. The reply body
-// is not held, and streams.
+// a delay before forwarding it. A client sees the same time to its reply wherever the
+// delay is spent; spent before the server acts, it also means that a client that gives
+// up during the delay leaves nothing done on its behalf (no messages received for a
+// long poll nobody waits for any more). The reply streams back as it comes.
 type HTTPProxy struct {
 	endpoint  string
 	server    *http.Server
@@ -69,8 +67,7 @@ func StartHTTP(upstream string, delay func(*http.Request) Dist) (*HTTPProxy, err
 			// network in between would.
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:      p.transport,
-		ModifyResponse: p.holdReply,
+		Transport: p.transport,
 		// An upstream that is down is the client's 502; the proxy's users read
 		// their own logs, not this one's.
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
@@ -107,23 +104,14 @@ func (p *HTTPProxy) Close() error {
 // drawn. A request whose client gave up before it was forwarded is not counted.
 func (p *HTTPProxy) Delays() Stats { return p.delays.stats() }
 
-// hold is a delayed request's state, passed to holdReply in the request's context.
-type hold struct {
-	reply    time.Duration // delay still to add before the reply
-	injected time.Duration // time waited so far
-}
-
-type holdKey struct{}
-
 // serve takes every request the same way, delayed or not (a zero delay waits for
 // nothing), so that runs with and without latency differ in nothing else.
 func (p *HTTPProxy) serve(w http.ResponseWriter, r *http.Request) {
 	dist := p.delay(r)
-	var total time.Duration
+	var delay time.Duration
 	if !dist.IsZero() {
-		total = dist.Sample(nil)
+		delay = dist.Sample(nil)
 	}
-
 	// Read the whole body first: the server notices that the client went away (and
 	// cancels r.Context) only once the body is consumed, and the client's upload time
 	// is not part of the delay.
@@ -138,34 +126,14 @@ func (p *HTTPProxy) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		r.Body = http.NoBody
 	}
-
-	h := &hold{reply: total - total/2}
 	start := time.Now()
-	if !waitUntil(start.Add(total/2), r.Context().Done()) {
+	if !waitUntil(start.Add(delay), r.Context().Done()) {
 		return
 	}
-	h.injected = time.Since(start)
-	p.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), holdKey{}, h)))
-	if total > 0 {
-		p.delays.add(h.injected)
+	if delay > 0 {
+		p.delays.add(time.Since(start))
 	}
-}
-
-// holdReply adds the second half of the delay. ReverseProxy calls it before it writes
-// the status and headers, so the body still streams once the wait is over.
-func (p *HTTPProxy) holdReply(resp *http.Response) error {
-	ctx := resp.Request.Context()
-	h, ok := ctx.Value(holdKey{}).(*hold)
-	if !ok {
-		return nil
-	}
-	start := time.Now()
-	ok = waitUntil(start.Add(h.reply), ctx.Done())
-	h.injected += time.Since(start)
-	if !ok {
-		return errors.New("client went away while the reply was held")
-	}
-	return nil
+	p.proxy.ServeHTTP(w, r)
 }
 
 // S3GetObject reports whether r is a path-style GetObject: GET /bucket/key, with a key

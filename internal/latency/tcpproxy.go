@@ -12,10 +12,12 @@ import (
 )
 
 // TCPProxy is a delay line in front of one TCP server, for Redis: it does not parse the
-// protocol, so pipelined commands and replies pass as they come. Each direction delivers
-// bytes half a round trip after they arrive, as propagation delay does: the delay is not
-// added once per chunk on top of the previous ones, and the bytes in flight do not
-// limit throughput.
+// protocol, so pipelined commands and replies pass as they come. Bytes from the server
+// reach the client a round trip after they arrive, as propagation delay does: the delay
+// is not added once per chunk on top of the previous ones, and the bytes in flight do
+// not limit throughput. Bytes to the server pass at once: a client that sends a command
+// and waits for the reply sees the same round trip either way, and one wait per reply
+// instead of two halves what the proxy itself costs the machine it measures.
 type TCPProxy struct {
 	addr     string
 	upstream string
@@ -139,8 +141,8 @@ func (p *TCPProxy) serve(client *net.TCPConn) {
 	rtt := p.rtt.Sample(nil)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(l, client, server, rtt/2) }()
-	go func() { defer wg.Done(); p.pipe(l, server, client, rtt-rtt/2) }()
+	go func() { defer wg.Done(); p.pipe(l, client, server, 0) }()
+	go func() { defer wg.Done(); p.pipe(l, server, client, rtt) }()
 	wg.Wait()
 	l.close()
 }
