@@ -92,7 +92,6 @@ type Consumer struct {
 
 	lim  *Limiter      // used by the scheduler only
 	wake chan struct{} // tells the scheduler that room may have opened
-	work chan held     // hands a message to an idle worker
 
 	mu sync.Mutex
 	st state // guarded by mu
@@ -151,7 +150,6 @@ func New(client SQS, h Handler, o Options) *Consumer {
 		log:    o.Log,
 		lim:    lim,
 		wake:   make(chan struct{}, 1),
-		work:   make(chan held),
 		st:     state{limit: lim.Limit()},
 	}
 }
@@ -216,18 +214,18 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	// Work outlives ctx by up to drain, so that SIGTERM lets in-flight messages finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	del := startDeleter(workCtx, c, max(2, c.o.MaxInFlight/batch))
-
-	var workers sync.WaitGroup
-	c.schedule(ctx, workCtx, &workers, del)
-	close(c.work) // idle workers leave; busy ones leave when done
+	p := newPool()
+	defer p.close()
+	del := startDeleter(workCtx, c, p, max(2, c.o.MaxInFlight/batch))
+	var handling sync.WaitGroup // messages handed to the pool and not yet finished
+	c.schedule(ctx, workCtx, p, &handling, del)
 
 	timer := time.AfterFunc(drain, func() {
 		c.log.Warn("drain timeout: leaving unfinished messages for redelivery", zap.Duration("shutdown_timeout", drain))
 		cancelWork()
 	})
 	defer timer.Stop()
-	workers.Wait()
+	handling.Wait()
 	del.close()
 	return nil
 }
@@ -240,44 +238,14 @@ type held struct {
 	stop     func()
 }
 
-// workerIdle is how long a worker waits for another message before it leaves the pool.
-// Workers are kept a while rather than started per message: a worker's stack has grown,
-// once, to what the SDK's deep call chains need, where a new goroutine would grow (copy)
-// its stack several times for every message.
-const workerIdle = 10 * time.Second
-
-// dispatch hands h to an idle worker, or starts one.
-func (c *Consumer) dispatch(ctx context.Context, h held, workers *sync.WaitGroup, del *deleter) {
-	select {
-	case c.work <- h:
-	default:
-		workers.Go(func() { c.worker(ctx, h, del) })
+// handleMessage processes h, queues its deletion when it succeeded, and records it finished.
+func (c *Consumer) handleMessage(ctx context.Context, h held, del *deleter) {
+	ok := c.process(ctx, h.Message)
+	h.stop() // before the delete is queued, so that no extension races it
+	if ok {
+		del.add(aws.ToString(h.ReceiptHandle))
 	}
-}
-
-// worker processes h, then the messages handed to it, until it has been idle for
-// workerIdle or the consumer stops.
-func (c *Consumer) worker(ctx context.Context, h held, del *deleter) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		ok := c.process(ctx, h.Message)
-		h.stop() // before the delete is queued, so that no extension races it
-		if ok {
-			del.add(aws.ToString(h.ReceiptHandle))
-		}
-		c.finish(h.received)
-		idle.Reset(workerIdle)
-		select {
-		case next, open := <-c.work:
-			if !open {
-				return
-			}
-			h = next
-		case <-idle.C:
-			return
-		}
-	}
+	c.finish(h.received)
 }
 
 // finish records that a message received at received is done with.

@@ -24,16 +24,19 @@ const deleteFill = 50 * time.Millisecond
 // receives reach.
 type deleter struct {
 	c     *Consumer
+	p     *pool // runs the calls
 	in    chan string
 	calls sync.WaitGroup
 	slots chan struct{} // one per call under way
 	done  chan struct{} // closed when the batching loop has returned
 }
 
-// startDeleter starts a deleter that makes at most calls DeleteMessageBatch calls at once.
-func startDeleter(ctx context.Context, c *Consumer, calls int) *deleter {
+// startDeleter starts a deleter that makes at most calls DeleteMessageBatch calls at once,
+// on p.
+func startDeleter(ctx context.Context, c *Consumer, p *pool, calls int) *deleter {
 	d := &deleter{
 		c:     c,
+		p:     p,
 		in:    make(chan string, calls*batch),
 		slots: make(chan struct{}, calls),
 		done:  make(chan struct{}),
@@ -77,7 +80,9 @@ func (d *deleter) loop(ctx context.Context) {
 			}
 		}
 		d.slots <- struct{}{}
-		d.calls.Go(func() {
+		d.calls.Add(1)
+		d.p.run(func() {
+			defer d.calls.Done()
 			defer func() { <-d.slots }()
 			d.c.deleteBatch(ctx, handles)
 		})

@@ -24,9 +24,10 @@ const (
 )
 
 // schedule sends polls while there is room, adjusts the limit every interval, and
-// returns when ctx is done and every poll has returned. Messages go to workers started
-// in workers, kept invisible under workCtx.
-func (c *Consumer) schedule(ctx, workCtx context.Context, workers *sync.WaitGroup, del *deleter) {
+// returns when ctx is done and every poll has returned. Polls and the messages they
+// receive run on p; each message is added to handling until it is finished, kept
+// invisible under workCtx.
+func (c *Consumer) schedule(ctx, workCtx context.Context, p *pool, handling *sync.WaitGroup, del *deleter) {
 	var polls sync.WaitGroup
 	defer polls.Wait()
 	heartbeat := time.NewTicker(time.Second) // keeps the beat fresh while nothing happens
@@ -41,7 +42,11 @@ func (c *Consumer) schedule(ctx, workCtx context.Context, workers *sync.WaitGrou
 		for n := c.pollSize(now); n > 0; n = c.pollSize(now) {
 			c.st.reserved += n
 			c.st.polls++
-			polls.Go(func() { c.poll(ctx, workCtx, n, workers, del) })
+			polls.Add(1)
+			p.run(func() {
+				defer polls.Done()
+				c.poll(ctx, workCtx, n, p, handling, del)
+			})
 		}
 		c.mu.Unlock()
 		select {
@@ -103,9 +108,9 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 	return next
 }
 
-// poll receives up to n messages and hands them to workers. A failed poll keeps its place
-// (and so keeps others from starting) while it backs off.
-func (c *Consumer) poll(ctx, workCtx context.Context, n int, workers *sync.WaitGroup, del *deleter) {
+// poll receives up to n messages and hands them to p. A failed poll keeps its place (and
+// so keeps others from starting) while it backs off.
+func (c *Consumer) poll(ctx, workCtx context.Context, n int, p *pool, handling *sync.WaitGroup, del *deleter) {
 	out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.o.QueueURL),
 		MaxNumberOfMessages: int32(n),
@@ -141,8 +146,13 @@ func (c *Consumer) poll(ctx, workCtx context.Context, n int, workers *sync.WaitG
 	}
 	c.mu.Unlock()
 	metrics.InFlight.Add(float64(len(msgs)))
+	handling.Add(len(msgs))
 	for _, m := range msgs {
-		c.dispatch(workCtx, held{Message: m, received: now, stop: c.keepInvisible(workCtx, m)}, workers, del)
+		h := held{Message: m, received: now, stop: c.keepInvisible(workCtx, m)}
+		p.run(func() {
+			defer handling.Done()
+			c.handleMessage(workCtx, h, del)
+		})
 	}
 	c.signal()
 }

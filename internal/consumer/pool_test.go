@@ -1,0 +1,48 @@
+package consumer
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestPool_ReusesGoroutines: work that comes one at a time runs on one goroutine, work
+// that comes at once on as many as run at once, and goroutines idle for poolIdle leave.
+func TestPool_ReusesGoroutines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool()
+		base := runtime.NumGoroutine()
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Add(1)
+			p.run(func() { time.Sleep(time.Millisecond); wg.Done() })
+			wg.Wait()
+			synctest.Wait() // the goroutine is back waiting for work
+		}
+		if n := runtime.NumGoroutine() - base; n != 1 {
+			t.Errorf("%d goroutines after 100 funcs run one after the other, want 1", n)
+		}
+		for range 10 {
+			wg.Add(1)
+			p.run(func() { time.Sleep(time.Second); wg.Done() })
+		}
+		wg.Wait()
+		synctest.Wait()
+		if n := runtime.NumGoroutine() - base; n != 10 {
+			t.Errorf("%d goroutines after 10 funcs at once, want 10", n)
+		}
+		time.Sleep(poolIdle + time.Millisecond)
+		synctest.Wait()
+		if n := runtime.NumGoroutine() - base; n != 0 {
+			t.Errorf("%d goroutines after %v idle, want none", n, poolIdle)
+		}
+		done := false
+		p.run(func() { time.Sleep(time.Second); done = true })
+		p.close()
+		if !done {
+			t.Error("close returned before the func under way did")
+		}
+	})
+}
