@@ -9,12 +9,13 @@ import "time"
 // By Little's law the messages held are the rate times the time each is held, so a limit
 // too low for the latency caps the rate at limit ÷ latency. The limiter finds the limit
 // by trying: while the queue has a backlog and the limit is what keeps the consumer from
-// taking more, it raises the limit by half, and keeps the raise if the consumer then held
-// more than before and the rate rose with it. A raise that did not pay (the CPU, Redis
-// or the byte budget is the limit now, not latency) is taken back, and none is tried
-// again for a while. When the limit did not hold the consumer back (no backlog, or the
-// messages in hand stayed well below it) the limit decays towards what is in hand plus
-// room for two polls, so that a consumer that is keeping up holds little.
+// taking more, it raises the limit (doubling it at first, then by half) and keeps the
+// raise if the consumer then held more than before and the rate rose with it. A raise
+// that did not pay (the CPU, Redis or the byte budget is the limit now, not latency) is
+// taken back, and none is tried again for a while. When the limit did not hold the
+// consumer back (no backlog, or the messages in hand stayed well below it) the limit
+// decays towards what is in hand plus room for two polls, so that a consumer that is
+// keeping up holds little.
 type Limiter struct {
 	lo, hi int // the bounds of the limit
 	limit  int
@@ -23,6 +24,9 @@ type Limiter struct {
 	rateBefore float64 // messages finished per second at raisedFrom
 	peakBefore int     // the most messages held at raisedFrom
 	hold       int     // intervals to wait before the next raise
+	// settled is set by the first raise that did not pay, and cleared when the limit is
+	// back at its floor: until then raises double the limit.
+	settled bool
 }
 
 // Sample is what the consumer saw during one interval.
@@ -34,14 +38,17 @@ type Sample struct {
 }
 
 const (
-	// raiseFactor is how much the limit grows per interval while it pays. Growing by
-	// half reaches a limit a hundred times the start within a dozen intervals, and a
-	// raise by half moves the rate by more than a loaded machine's noise.
+	// raiseFactor is how much the limit grows per interval while it pays, once a raise
+	// has not. A raise by half moves the rate by more than a loaded machine's noise.
+	// Before that, from the floor, the limit doubles (as TCP's slow start does): a
+	// backlog after an idle spell then reaches the limit it needs in a few intervals.
 	raiseFactor = 1.5
 	// payShare is the share of a raise that the rate must follow for the raise to be
-	// kept: the interval after a raise starts before the new messages have arrived, so
-	// even a fully latency-bound rate follows only most of it.
-	payShare = 0.25
+	// kept. Even a fully latency-bound rate follows only most of a raise (the interval
+	// after it starts before the new messages have arrived), and near the knee, where
+	// the CPU starts to be the limit, a raise still gains a little: a fifth keeps those
+	// gains and still refuses the noise of a rate that has stopped rising.
+	payShare = 0.2
 	// holdIntervals is how long the limit stays after a raise that did not pay before
 	// the next is tried; meanwhile the bottleneck may move (S3 slows down, the CPU frees).
 	holdIntervals = 10
@@ -81,6 +88,7 @@ func (l *Limiter) Next(s Sample) int {
 		// raise does, so a raise must have been used to count.
 		l.limit = raisedFrom
 		l.hold = holdIntervals
+		l.settled = true
 	case !limited:
 		// Room for two polls on top of what is held, so that one can be under way
 		// while the other's messages are being handed out.
@@ -89,6 +97,9 @@ func (l *Limiter) Next(s Sample) int {
 			l.limit = max(target, l.limit-int(float64(l.limit)*decayShare))
 		}
 		l.hold = 0
+		if l.limit == l.lo {
+			l.settled = false
+		}
 	case s.Finished == 0:
 		// Nothing finished (a dependency is down, or every message is slow): a raise
 		// would take in more messages without showing whether it pays.
@@ -96,7 +107,11 @@ func (l *Limiter) Next(s Sample) int {
 		l.hold--
 	case l.limit < l.hi:
 		l.raisedFrom, l.rateBefore, l.peakBefore = l.limit, rate, s.PeakHeld
-		l.limit = min(l.hi, max(l.limit+1, int(float64(l.limit)*raiseFactor)))
+		f := raiseFactor
+		if !l.settled {
+			f = 2
+		}
+		l.limit = min(l.hi, max(l.limit+1, int(float64(l.limit)*f)))
 	}
 	return l.limit
 }
