@@ -50,8 +50,9 @@ const (
 	// gains and still refuses the noise of a rate that has stopped rising.
 	payShare = 0.2
 	// holdIntervals is how long the limit stays after a raise that did not pay before
-	// the next is tried; meanwhile the bottleneck may move (S3 slows down, the CPU frees).
-	holdIntervals = 10
+	// the next is tried; meanwhile the bottleneck may move (S3 slows down, the CPU frees),
+	// and a raise refused for the noise of one interval gets another chance.
+	holdIntervals = 5
 	// decayShare is the most the limit falls per interval without a backlog, so that a
 	// lull between bursts does not throw away what the burst needed.
 	decayShare = 0.25
@@ -88,7 +89,12 @@ func (l *Limiter) Next(s Sample) int {
 		// raise does, so a raise must have been used to count.
 		l.limit = raisedFrom
 		l.hold = holdIntervals
-		l.settled = true
+		if !l.settled {
+			// The limit needed lies between this one and its double: try the raise
+			// by half after one interval, which measures the rate at this limit (the
+			// one right after a take-back is still draining what the raise let in).
+			l.settled, l.hold = true, 1
+		}
 	case !limited:
 		// Room for two polls on top of what is held, so that one can be under way
 		// while the other's messages are being handed out.

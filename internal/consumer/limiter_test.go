@@ -38,13 +38,22 @@ func TestLimiter_SlowStartEndsAtTheFirstRaiseThatDoesNotPay(t *testing.T) {
 	if got := l.Next(limited(l, 210)); got != 40 {
 		t.Fatalf("limit %d after a raise from 40 to 80 that moved the rate by a twentieth, want 40 (taken back)", got)
 	}
+	if got := l.Next(limited(l, 190)); got != 40 {
+		t.Fatalf("limit %d in the interval after slow start ended, want 40 while the rate at 40 is measured", got)
+	}
+	if got := l.Next(limited(l, 200)); got != 60 {
+		t.Fatalf("limit %d after slow start ended, want a raise by half, to 60", got)
+	}
+	if got := l.Next(limited(l, 205)); got != 40 {
+		t.Fatalf("limit %d after a raise to 60 that did not pay, want 40", got)
+	}
 	for i := range holdIntervals {
 		if got := l.Next(limited(l, 200)); got != 40 {
 			t.Fatalf("interval %d after the take-back: limit %d, want 40 held for %d intervals", i+1, got, holdIntervals)
 		}
 	}
 	if got := l.Next(limited(l, 200)); got != 60 {
-		t.Errorf("after the hold: limit %d, want a raise by half, to 60 (slow start is over)", got)
+		t.Errorf("after the hold: limit %d, want the raise by half tried again", got)
 	}
 }
 
