@@ -1,8 +1,9 @@
 // Package consumer is the SQS loop of s3cached. It holds up to a limit of messages at
 // once, counting those a poll has asked for: a poll goes out whenever there is room for a
-// full batch of ten (or any room, when no poll is out), so polls run side by side while
-// the queue has a backlog and one or two long polls wait at the queue when it has none,
-// returning as soon as a message arrives. Every received message goes to a worker at
+// full batch of ten, so polls run side by side while the queue has a backlog and one or
+// two long polls wait at the queue when it has none, returning as soon as a message
+// arrives (after a partial batch the next poll pauses briefly while another waits, so as
+// not to spend a call on each message or two). Every received message goes to a worker at
 // once (the pool grows and shrinks with the work) and is kept invisible until it is done;
 // then its receipt handle goes to a deleter that sends batches of ten, several at a time.
 // The limit follows Little's law, messages held = rate × time held, without knowing
@@ -113,6 +114,8 @@ type state struct {
 	polls    int // polls under way (including a failed one waiting out its backoff)
 	failures int // consecutive failed polls
 	retryAt  time.Time
+	// gatherUntil is when the next poll may go out after a partial batch (see gather).
+	gatherUntil time.Time
 
 	// The interval's sample.
 	finished  int

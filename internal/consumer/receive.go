@@ -23,6 +23,13 @@ const (
 	intervalMessages = 200 // and as long as this many messages take at the last rate
 )
 
+// gather is how long the next poll waits after one came back with less than a full
+// batch while another poll waits at the queue. The queue was drained a moment ago, so
+// polling again at once would return a message or two per call, and SQS bills every
+// call; the poll already waiting takes whatever arrives meanwhile, so nothing waits
+// longer for the pause.
+const gather = 10 * time.Millisecond
+
 // schedule sends polls while there is room, adjusts the limit every interval, and
 // returns when ctx is done and every poll has returned. Polls and the messages they
 // receive run on p; each message is added to handling until it is finished, kept
@@ -34,6 +41,8 @@ func (c *Consumer) schedule(ctx, workCtx context.Context, p *pool, handling *syn
 	defer heartbeat.Stop()
 	interval := time.NewTimer(minInterval)
 	defer interval.Stop()
+	gathered := time.NewTimer(gather)
+	defer gathered.Stop()
 	started := time.Now()
 	for {
 		now := time.Now()
@@ -48,12 +57,16 @@ func (c *Consumer) schedule(ctx, workCtx context.Context, p *pool, handling *syn
 				c.poll(ctx, workCtx, n, p, handling, del)
 			})
 		}
+		if now.Before(c.st.gatherUntil) {
+			gathered.Reset(c.st.gatherUntil.Sub(now))
+		}
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
 		case <-heartbeat.C:
+		case <-gathered.C:
 		case <-interval.C:
 			next := c.adjust(now.Sub(started))
 			started = now
@@ -65,11 +78,14 @@ func (c *Consumer) schedule(ctx, workCtx context.Context, p *pool, handling *syn
 // pollSize is how many messages the next poll should ask for, 0 for no poll now: a full
 // batch when there is room for one. Asking for less would split batches: workers free
 // room one message at a time. After a failed poll, one poll at a time until one
-// succeeds. Called with mu held.
+// succeeds; after a partial batch, none for gather while another poll waits. Called with
+// mu held.
 func (c *Consumer) pollSize(now time.Time) int {
 	full := min(batch, c.o.MaxInFlight)
 	switch {
 	case now.Before(c.st.retryAt), c.st.failures > 0 && c.st.polls > 0:
+		return 0
+	case c.st.polls > 0 && now.Before(c.st.gatherUntil):
 		return 0
 	case c.st.limit-c.st.held-c.st.reserved >= full:
 		return full
@@ -143,6 +159,8 @@ func (c *Consumer) poll(ctx, workCtx context.Context, n int, p *pool, handling *
 	st.polled++
 	if len(msgs) == min(batch, c.o.MaxInFlight) {
 		st.fullPolls++
+	} else if st.polls > 0 {
+		st.gatherUntil = now.Add(gather)
 	}
 	c.mu.Unlock()
 	metrics.InFlight.Add(float64(len(msgs)))
