@@ -148,8 +148,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	}
 	queueURL, _ := s.sqs.CreateQueue(tb, "bench", 30*time.Second, 0)
 
-	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
-	statBefore, _ := readProcStat()
+	noise := s.startNoise()
 	rep := &Report{
 		Machine:          describeMachine(ctx, s),
 		Workers:          o.Workers,
@@ -199,12 +198,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	}
 	rep.evaluate()
 	rep.Elapsed = time.Since(started)
-	other := (machineProcessSeconds() - busyBefore) - (s.ourCPU() - oursBefore)
-	cpuTotal := time.Since(busyAt).Seconds() * float64(runtime.NumCPU())
-	rep.Background = max(0, other) / cpuTotal
-	if statAfter, err := readProcStat(); err == nil {
-		rep.Steal = (statAfter.steal - statBefore.steal).Seconds() / cpuTotal
-	}
+	rep.Background, rep.Steal = noise.shares()
 	return rep, nil
 }
 

@@ -94,6 +94,54 @@ func TestRun_Smoke(t *testing.T) {
 	t.Logf("\n%s", table.String())
 }
 
+// TestRunLatency_Smoke runs the latency benchmark on a few objects: every drain and the
+// lag run produce figures, and the proxies did delay the daemon's S3 GETs as the
+// profile says (a lower bound only: a loaded machine may delay them more).
+func TestRunLatency_Smoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and builds the commands")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := LatencyOptions{Sizes: []Size{{Bytes: 1 << 10, Objects: 60}}, Rounds: 1, SteadyRate: 40, SteadyDuration: time.Second}
+	if testing.Verbose() {
+		o.Log = os.Stderr
+	}
+	rep, err := RunLatency(ctx, t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Sizes[0]
+	for name, e := range map[string]E2E{"zero latency": s.Zero, "profile": s.Profiled, "two daemons": rep.Two} {
+		if e.Events != 60 || e.PerSecond <= 0 || e.MachineBusy <= 0 || e.Messages <= 0 || e.Fetches <= 0 || e.Limit <= 0 {
+			t.Errorf("%s drain %+v: want 60 events and every figure > 0", name, e)
+		}
+	}
+	if s.Ratio <= 0 || len(s.RoundRatios) != 1 {
+		t.Errorf("ratio %v, rounds' ratios %v: want one of each", s.Ratio, s.RoundRatios)
+	}
+	if got := rep.Steady.Lag.Count; got != 40 {
+		t.Errorf("lag samples: got %d, want 40", got)
+	}
+	in := rep.Injected
+	if in.S3GetCount != 40 || in.S3GetP50 < 10*time.Millisecond || in.SQSMean < 6*time.Millisecond || in.RedisMean < 300*time.Microsecond {
+		t.Errorf("injected %+v: want the 40 GETs of the lag run delayed ≥ 10 ms, SQS calls ≥ 6 ms, Redis replies ≥ 0.3 ms", in)
+	}
+	if len(rep.Targets) != 1+1+1 {
+		t.Errorf("targets: got %d (%+v)", len(rep.Targets), rep.Targets)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| **1 KiB**", "profile / no latency", "Two daemons on one queue", "injected"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	t.Logf("\n%s", table.String())
+}
+
 func TestParseSizes(t *testing.T) {
 	for _, tc := range []struct {
 		in      string

@@ -2,10 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -178,8 +176,7 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 	if err != nil {
 		return nil, err
 	}
-	busyAt, busyBefore, oursBefore := time.Now(), machineProcessSeconds(), s.ourCPU()
-	statBefore, _ := readProcStat()
+	noise := s.startNoise()
 	rep := &LatencyReport{Machine: describeMachine(ctx, s), Profile: o.Profile.String(), Workers: o.Workers, Rounds: o.Rounds}
 
 	for i, size := range o.Sizes {
@@ -215,12 +212,7 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 
 	rep.evaluate(o.Profile)
 	rep.Elapsed = time.Since(started)
-	other := (machineProcessSeconds() - busyBefore) - (s.ourCPU() - oursBefore)
-	cpuTotal := time.Since(busyAt).Seconds() * float64(runtime.NumCPU())
-	rep.Background = max(0, other) / cpuTotal
-	if statAfter, err := readProcStat(); err == nil {
-		rep.Steal = (statAfter.steal - statBefore.steal).Seconds() / cpuTotal
-	}
+	rep.Background, rep.Steal = noise.shares()
 	return rep, nil
 }
 
@@ -322,11 +314,7 @@ func (r *LatencyReport) evaluate(p latency.Profile) {
 func (r *LatencyReport) Summary() []string { return summary(r.Targets) }
 
 // WriteJSON writes the report as indented JSON (durations in nanoseconds).
-func (r *LatencyReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+func (r *LatencyReport) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
 
 // WriteTable writes the report as one Markdown table, with the machine and the profile
 // above it.

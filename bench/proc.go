@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,6 +153,32 @@ func readProcStat() (procStat, error) {
 	}
 	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
 	return procStat{process: tick(v[0] + v[1] + v[2]), irq: tick(v[5] + v[6]), steal: tick(v[7]), idle: tick(v[3] + v[4])}, nil
+}
+
+// noise measures what the machine did besides the benchmark during a run.
+type noise struct {
+	s      *servers
+	at     time.Time
+	busy   float64 // machineProcessSeconds
+	ours   float64 // s.ourCPU
+	before procStat
+}
+
+func (s *servers) startNoise() noise {
+	st, _ := readProcStat()
+	return noise{s: s, at: time.Now(), busy: machineProcessSeconds(), ours: s.ourCPU(), before: st}
+}
+
+// shares returns the share of the machine's CPU that programs other than the
+// benchmark's used since startNoise, and the share the hypervisor stole.
+func (n noise) shares() (background, steal float64) {
+	other := (machineProcessSeconds() - n.busy) - (n.s.ourCPU() - n.ours)
+	total := time.Since(n.at).Seconds() * float64(runtime.NumCPU())
+	background = max(0, other) / total
+	if after, err := readProcStat(); err == nil {
+		steal = (after.steal - n.before.steal).Seconds() / total
+	}
+	return background, steal
 }
 
 // machineProcessSeconds is the time all CPUs have spent running processes, in seconds;

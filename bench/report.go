@@ -190,10 +190,12 @@ func statusBytesFile(path, field string) (int64, error) {
 }
 
 // WriteJSON writes the report as indented JSON (durations in nanoseconds).
-func (r *Report) WriteJSON(w io.Writer) error {
+func (r *Report) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
+
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(v)
 }
 
 // WriteTable writes the report as one Markdown table, with the machine above it.

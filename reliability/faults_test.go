@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3cache/s3cache/internal/latency"
 	"github.com/s3cache/s3cache/internal/testenv"
 )
 
@@ -148,11 +149,11 @@ func TestFault_S3Errors(t *testing.T) {
 	st.startDaemon()
 	st.startDaemon()
 	w := streamWithFault(t, st, func() {
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Status: http.StatusInternalServerError})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusInternalServerError})
 		hold(4 * time.Second)
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Status: http.StatusServiceUnavailable})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusServiceUnavailable})
 		hold(4 * time.Second)
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Status: http.StatusServiceUnavailable, Rate: 0.5})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusServiceUnavailable, Rate: 0.5})
 		hold(2 * time.Second)
 		proxy.Clear()
 	})
@@ -171,9 +172,9 @@ func TestFault_S3SlowAndResetting(t *testing.T) {
 	w := streamWithFault(t, st, func() {
 		// Slower than the visibility timeout: the daemons must keep the messages
 		// invisible while they wait.
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Delay: visibilityTimeout + time.Second})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Delay: visibilityTimeout + time.Second})
 		hold(5 * time.Second)
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Reset: true})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Reset: true})
 		hold(4 * time.Second)
 		proxy.Clear()
 	})
@@ -223,7 +224,7 @@ func TestFault_SQSReceiveRepliesLost(t *testing.T) {
 func startBusyDaemon(t *testing.T, st *stack) *testenv.Daemon {
 	t.Helper()
 	proxy := st.proxyS3()
-	proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Delay: 300 * time.Millisecond})
+	proxy.Set(testenv.Fault{Match: latency.S3GetObject, Delay: 300 * time.Millisecond})
 	d := st.startDaemon("S3CACHE_WORKERS=4")
 	st.s3Endpoint = st.s3.Endpoint
 	return d
@@ -279,7 +280,7 @@ func TestFault_S3Hangs(t *testing.T) {
 	w := streamWithFault(t, st, func() {
 		// Requests made meanwhile are accepted and never answered, as when S3 or the
 		// network path to it goes silent.
-		proxy.Set(testenv.Fault{Match: testenv.S3GetObject, Delay: hang})
+		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Delay: hang})
 		hold(5 * time.Second)
 		proxy.Clear()
 	})

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,11 +151,4 @@ func SQSAction(action string) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		return r.Header.Get("X-Amz-Target") == "AmazonSQS."+action
 	}
-}
-
-// S3GetObject matches S3 GetObject requests (path-style: GET /bucket/key), for
-// Fault.Match.
-func S3GetObject(r *http.Request) bool {
-	path := strings.TrimPrefix(r.URL.Path, "/")
-	return r.Method == http.MethodGet && strings.Contains(path, "/") && !strings.HasSuffix(path, "/")
 }

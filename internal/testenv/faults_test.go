@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/s3cache/s3cache/internal/awsclient"
+	"github.com/s3cache/s3cache/internal/latency"
 )
 
 func TestStartRedisClusterWithReplicas(t *testing.T) {
@@ -80,10 +81,10 @@ func TestFaultProxy(t *testing.T) {
 		fault Fault
 		want  string
 	}{
-		{"Status", Fault{Match: S3GetObject, Status: http.StatusServiceUnavailable}, "SlowDown"},
-		{"Reset", Fault{Match: S3GetObject, Reset: true}, "connection reset"},
-		{"DropReply", Fault{Match: S3GetObject, DropReply: true}, "connection reset"},
-		{"Delay", Fault{Match: S3GetObject, Delay: 6 * time.Second}, "deadline exceeded"},
+		{"Status", Fault{Match: latency.S3GetObject, Status: http.StatusServiceUnavailable}, "SlowDown"},
+		{"Reset", Fault{Match: latency.S3GetObject, Reset: true}, "connection reset"},
+		{"DropReply", Fault{Match: latency.S3GetObject, DropReply: true}, "connection reset"},
+		{"Delay", Fault{Match: latency.S3GetObject, Delay: 6 * time.Second}, "deadline exceeded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.Set(tc.fault)
