@@ -20,8 +20,9 @@ const (
 	KindIgnored Kind = iota
 	// KindCreated is ObjectCreated:*: the object has new content.
 	KindCreated
-	// KindRemoved is ObjectRemoved:* or LifecycleExpiration:*: the object (or
-	// its current version) is gone.
+	// KindRemoved is ObjectRemoved:*, LifecycleExpiration:* or Ceph RGW's
+	// ObjectLifecycle:Expiration:*: the object (or its current version) is
+	// gone.
 	KindRemoved
 	// KindTest is the s3:TestEvent S3 sends when a notification is configured.
 	KindTest
@@ -69,8 +70,11 @@ type Event struct {
 	// notifications in upper case. "" when absent.
 	Sequencer string
 	// Time is when S3 processed the request (eventTime, or the EventBridge
-	// time), in UTC; zero when absent.
+	// time), in UTC; zero when absent or unreadable.
 	Time time.Time
+	// TimeUnreadable is set when the message had a time that Parse could not
+	// read; the event is applied all the same.
+	TimeUnreadable bool
 }
 
 // Source values of Event.
@@ -114,7 +118,7 @@ type eventBridgeDetail struct {
 	} `json:"bucket"`
 	Object struct {
 		Key       string `json:"key"`
-		Size      *int64 `json:"size"`
+		Size      *Size  `json:"size"`
 		ETag      string `json:"etag"`
 		VersionID string `json:"version-id"`
 		Sequencer string `json:"sequencer"`
@@ -237,11 +241,9 @@ func (r *Record) event(source string) (Event, error) {
 		if *s < 0 {
 			return Event{}, fmt.Errorf("negative s3.object.size %d: %w", *s, ErrUnparseable)
 		}
-		e.Size = *s
+		e.Size = int64(*s)
 	}
-	if e.Time, err = parseTime(r.EventTime); err != nil {
-		return Event{}, fmt.Errorf("eventTime: %w", err)
-	}
+	e.Time, e.TimeUnreadable = parseTime(r.EventTime)
 	return e, nil
 }
 
@@ -250,7 +252,8 @@ func kindOf(name string) Kind {
 	switch {
 	case strings.HasPrefix(name, "ObjectCreated:"):
 		return KindCreated
-	case strings.HasPrefix(name, "ObjectRemoved:"), strings.HasPrefix(name, "LifecycleExpiration:"):
+	case strings.HasPrefix(name, "ObjectRemoved:"), strings.HasPrefix(name, "LifecycleExpiration:"),
+		strings.HasPrefix(name, "ObjectLifecycle:Expiration:"): // Ceph RGW's lifecycle deletions
 		return KindRemoved
 	}
 	return KindIgnored
@@ -336,11 +339,9 @@ func (m *message) eventBridge() (Event, error) {
 		if *s < 0 {
 			return Event{}, fmt.Errorf("negative detail.object.size %d: %w", *s, ErrUnparseable)
 		}
-		e.Size = *s
+		e.Size = int64(*s)
 	}
-	if e.Time, err = parseTime(m.EventTime); err != nil {
-		return Event{}, fmt.Errorf("time: %w", err)
-	}
+	e.Time, e.TimeUnreadable = parseTime(m.EventTime)
 	return e, nil
 }
 
@@ -348,17 +349,15 @@ func (m *message) testEvent(source string) (Event, error) {
 	if m.Event != "s3:TestEvent" {
 		return Event{}, fmt.Errorf("Event %q, want \"s3:TestEvent\": %w", m.Event, ErrUnparseable)
 	}
-	t, err := parseTime(m.Time)
-	if err != nil {
-		return Event{}, fmt.Errorf("Time: %w", err)
-	}
+	t, unreadable := parseTime(m.Time)
 	return Event{
-		Kind:   KindTest,
-		Name:   "s3:TestEvent",
-		Source: source,
-		Bucket: m.Bucket,
-		Size:   -1,
-		Time:   t,
+		Kind:           KindTest,
+		Name:           "s3:TestEvent",
+		Source:         source,
+		Bucket:         m.Bucket,
+		Size:           -1,
+		Time:           t,
+		TimeUnreadable: unreadable,
 	}, nil
 }
 
@@ -374,18 +373,28 @@ func decodeKey(s string) (string, error) {
 	return key, nil
 }
 
-// parseTime parses an RFC 3339 time, or one without a zone (as some S3
-// emulators send) taken as UTC. "" is the zero time.
-func parseTime(s string) (time.Time, error) {
+// timeLayouts are the forms of eventTime that parseTime reads: RFC 3339 as S3
+// sends it, the same with a space for the T (Ceph RGW: "2021-02-19
+// 02:03:08.330496Z"), and either without a zone (some emulators), taken as
+// UTC.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// parseTime parses an event time in one of timeLayouts, in UTC. "" is the
+// zero time. A time that cannot be read is the zero time too, and unreadable
+// is set: the time only feeds the lag metric, and must never cost the event.
+func parseTime(s string) (t time.Time, unreadable bool) {
 	if s == "" {
-		return time.Time{}, nil
+		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		var err2 error
-		if t, err2 = time.Parse("2006-01-02T15:04:05.999999999", s); err2 != nil {
-			return time.Time{}, fmt.Errorf("bad time %q: %w", s, ErrUnparseable)
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), false
 		}
 	}
-	return t.UTC(), nil
+	return time.Time{}, true
 }

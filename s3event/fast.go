@@ -473,9 +473,10 @@ func (s *scanner) keep(dst *string) bool {
 	return true
 }
 
-// size scans an integer that fits in int64, as encoding/json decodes into
-// an *int64 (it fails on a fraction or an exponent).
-func (s *scanner) size(dst **int64) bool {
+// size scans an integer that fits in int64, as Size decodes it (it fails
+// on a fraction or an exponent). A size sent as a string is left to
+// encoding/json.
+func (s *scanner) size(dst **Size) bool {
 	start := s.i
 	if integer, ok := s.number(); !ok || !integer {
 		return false
@@ -484,7 +485,8 @@ func (s *scanner) size(dst **int64) bool {
 	if err != nil {
 		return false
 	}
-	*dst = &n
+	size := Size(n)
+	*dst = &size
 	return true
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -65,10 +66,34 @@ type BucketEntity struct {
 // null for unversioned buckets.
 type ObjectEntity struct {
 	Key       string `json:"key"`
-	Size      *int64 `json:"size,omitempty"`
+	Size      *Size  `json:"size,omitempty"`
 	ETag      string `json:"eTag,omitempty"`
 	VersionID string `json:"versionId,omitempty"`
 	Sequencer string `json:"sequencer,omitempty"`
+}
+
+// Size is an object size in bytes. S3 sends a JSON integer; some S3-compatible
+// servers send a numeric string ("1024"). Both decode; anything else, a
+// fraction or an exponent among them, is an error, as for an int64. It encodes
+// as an integer.
+type Size int64
+
+// UnmarshalJSON reads an integer, or a string holding one.
+func (n *Size) UnmarshalJSON(b []byte) error {
+	text := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		text = s
+	}
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return fmt.Errorf("size %s is not a whole number of bytes", b)
+	}
+	*n = Size(v)
+	return nil
 }
 
 // Fixed values of the records this package writes.
@@ -130,7 +155,7 @@ func NewRecord(e Event, region string) Record {
 	}
 	if e.Kind != KindRemoved {
 		if e.Size >= 0 {
-			size := e.Size
+			size := Size(e.Size)
 			r.S3.Object.Size = &size
 		}
 		r.S3.Object.ETag = strings.Trim(e.ETag, `"`)

@@ -47,6 +47,9 @@ func (h *Handler) Handle(ctx context.Context, body string) error {
 }
 
 func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
+	if e.TimeUnreadable {
+		metrics.UnreadableTimes.Inc()
+	}
 	typ := e.Kind.String()
 	count := func(outcome string) { metrics.Events.WithLabelValues(typ, outcome).Inc() }
 	switch e.Kind {

@@ -10,10 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/internal/metrics"
 	"github.com/s3cache/s3cache/invalidator"
 	"github.com/s3cache/s3cache/s3event"
 	"github.com/s3cache/s3cache/warmer"
@@ -91,6 +94,39 @@ func TestHandler_Handle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHandler_UnreadableTimeIsApplied: a record whose eventTime cannot be read is
+// applied all the same, without a lag sample, and counted.
+func TestHandler_UnreadableTimeIsApplied(t *testing.T) {
+	body := `{"Records":[{"eventVersion":"2.2","eventSource":"ceph:s3","eventTime":"19/02/2021 02:03","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k","sequencer":"0A"}}}]}`
+	store := &recordingStore{}
+	before, lags := sample(t, metrics.UnreadableTimes), sample(t, metrics.LagSeconds)
+	if err := newHandler(store).Handle(context.Background(), body); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	if got := strings.Join(store.calls, ","); got != "evict k 0A" {
+		t.Errorf("store calls %q, want the eviction", got)
+	}
+	if got := sample(t, metrics.UnreadableTimes) - before; got != 1 {
+		t.Errorf("s3cache_unreadable_event_times_total rose by %v, want 1", got)
+	}
+	if got := sample(t, metrics.LagSeconds) - lags; got != 0 {
+		t.Errorf("%v lag samples for an event without a time, want none", got)
+	}
+}
+
+// sample reads a counter's value or a histogram's count of observations.
+func sample(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if h := d.GetHistogram(); h != nil {
+		return float64(h.GetSampleCount())
+	}
+	return d.GetCounter().GetValue()
 }
 
 func TestHandler_RedisErrorIsRetried(t *testing.T) {

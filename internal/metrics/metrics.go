@@ -52,6 +52,13 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 	})
 
+	// UnreadableTimes counts events whose time could not be read: they are applied, and
+	// give no lag sample.
+	UnreadableTimes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "s3cache_unreadable_event_times_total",
+		Help: "Events applied whose eventTime could not be read (no upload-to-cache lag sample).",
+	})
+
 	// Errors counts failures by stage.
 	Errors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_errors_total",
