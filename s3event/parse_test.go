@@ -437,4 +437,3 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
-
