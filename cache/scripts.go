@@ -21,42 +21,70 @@ local function cmp(a, b)
   return 0
 end
 
--- newer reports whether an event with sequencer seq may replace the entry at key.
--- An event without a sequencer replaces only entries without one (lazy fills).
-local function newer(key, seq)
+-- newer reports whether an event with sequencer seq (a removal, or a creation) may
+-- replace the entry at key. An event without a sequencer replaces only entries without
+-- one (lazy fills). An equal sequencer is the same event again, except between a removal
+-- and a creation: S3 never gives two events one sequencer, so a source that does
+-- (LocalStack gives every event the same) has no order, and arrival order stands.
+local function newer(key, seq, removal)
   local cur = redis.call('HGET', key, 'seq')
   if not cur then return true end
   local c = cmp(seq, cur)
-  if c > 0 then return true end
-  return c == 0 and cur == ''
+  if c ~= 0 then return c > 0 end
+  if cur == '' then return true end
+  return (redis.call('HGET', key, 'deleted') == '1') ~= removal
+end
+` + foreignLua
+
+// foreignLua clears a value of another Redis type at the entry's key: the original
+// sample's scripts wrote plain strings at exactly these keys. The entry or tombstone
+// written next replaces it in the same script, so a reader never sees the key empty.
+const foreignLua = `
+local function clearForeign(key)
+  local t = redis.call('TYPE', key).ok
+  if t == 'none' or t == 'hash' then return false end
+  redis.call('DEL', key)
+  return true
+end
+
+-- applied is a script's answer: 1, or 2 when it replaced a value of another type.
+local function applied(replaced)
+  if replaced then return 2 end
+  return 1
 end
 `
+
+// The scripts answer 0 (not applied), 1 (applied) or 2 (applied, in place of a value
+// of another type).
 
 // putScript writes an object body and its metadata.
 // KEYS[1] entry; ARGV[1] seq; ARGV[2] TTL in ms (0: none); ARGV[3..] field, value pairs.
 var putScript = redis.NewScript(compareLua + `
-if not newer(KEYS[1], ARGV[1]) then return 0 end
+local replaced = clearForeign(KEYS[1])
+if not newer(KEYS[1], ARGV[1], false) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], unpack(ARGV, 3))
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
+return applied(replaced)
 `)
 
 // evictScript replaces the entry with a tombstone.
 // KEYS[1] entry; ARGV[1] seq; ARGV[2] tombstone TTL in ms.
 var evictScript = redis.NewScript(compareLua + `
-if not newer(KEYS[1], ARGV[1]) then return 0 end
+local replaced = clearForeign(KEYS[1])
+if not newer(KEYS[1], ARGV[1], true) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'deleted', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+return applied(replaced)
 `)
 
 // fillScript writes an object only where there is neither an entry nor a tombstone.
 // KEYS[1] entry; ARGV[1] TTL in ms (0: none); ARGV[2..] field, value pairs.
-var fillScript = redis.NewScript(`
+var fillScript = redis.NewScript(foreignLua + `
+local replaced = clearForeign(KEYS[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'seq', '', unpack(ARGV, 2))
 if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 1
+return applied(replaced)
 `)

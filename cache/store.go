@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,9 @@ type Settings struct {
 	TTL          time.Duration // entry lifetime; 0 = none
 	TTLJitter    float64       // ± fraction of TTL, spreads expiries
 	TombstoneTTL time.Duration // lifetime of a removal tombstone
+	// Foreign, when set, is called with the Redis key after a write replaced a value
+	// of another type there (a plain string written by another program).
+	Foreign func(key string)
 }
 
 // Store reads and writes cache entries.
@@ -112,24 +116,44 @@ func (s *Store) Fill(ctx context.Context, bucket, key string, obj Object) (bool,
 	return s.run(ctx, fillScript, "fill", bucket, key, args)
 }
 
-// Seq returns the sequencer of the entry for bucket/key; ok is false when there is none.
-func (s *Store) Seq(ctx context.Context, bucket, key string) (seq string, ok bool, err error) {
-	seq, err = s.rdb.HGet(ctx, s.Key(bucket, key), FieldSeq).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
+// Version is what orders an entry against events: the sequencer of the event that wrote
+// it, and whether it is a tombstone.
+type Version struct {
+	Seq     string
+	Deleted bool
+}
+
+// Version reads the version of the entry for bucket/key; ok is false when there is none,
+// or when the key holds a value of another type (which the next write replaces).
+func (s *Store) Version(ctx context.Context, bucket, key string) (v Version, ok bool, err error) {
+	k := s.Key(bucket, key)
+	vals, err := s.rdb.HMGet(ctx, k, FieldSeq, FieldDeleted).Result()
+	if isWrongType(err) {
+		return Version{}, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("read seq of %s: %w", s.Key(bucket, key), err)
+		return Version{}, false, fmt.Errorf("read seq of %s: %w", k, err)
 	}
-	return seq, true, nil
+	seq, ok := vals[0].(string)
+	if !ok {
+		return Version{}, false, nil
+	}
+	deleted, _ := vals[1].(string)
+	return Version{Seq: seq, Deleted: deleted == "1"}, true, nil
+}
+
+// isWrongType reports whether err is Redis's answer for a key of another type.
+func isWrongType(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "WRONGTYPE")
 }
 
 // Body reads the cached body of bucket/key the way applications do (HGET <key> body);
 // ok is false on a miss: no entry, or a tombstone.
 func (s *Store) Body(ctx context.Context, bucket, key string) (body []byte, ok bool, err error) {
 	body, err = s.rdb.HGet(ctx, s.Key(bucket, key), FieldBody).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+	if errors.Is(err, redis.Nil) || isWrongType(err) {
+		return nil, false, nil // a value of another type is no entry: a fill replaces it
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read body of %s: %w", s.Key(bucket, key), err)
@@ -165,7 +189,10 @@ func (s *Store) run(ctx context.Context, script *redis.Script, op, bucket, key s
 	if err != nil {
 		return false, fmt.Errorf("%s %s: %w", op, k, err)
 	}
-	return n == 1, nil
+	if n == 2 && s.set.Foreign != nil {
+		s.set.Foreign(k)
+	}
+	return n >= 1, nil
 }
 
 // ttlMillis returns the entry TTL with jitter applied, in milliseconds (0: none).

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,7 +187,7 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 		}
 	})
 
-	t.Run("GetAndSeq", func(t *testing.T) {
+	t.Run("GetAndVersion", func(t *testing.T) {
 		big := bytes.Repeat([]byte{0, 1, 2, 255}, 256<<10) // 1 MiB, binary
 		o := obj("x")
 		o.Body = big
@@ -206,9 +207,73 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 		if _, ok, err := store.Body(ctx, bucket, "k3"); err != nil || ok { // evicted above
 			t.Errorf("Body(tombstone): ok=%v err=%v, want a miss", ok, err)
 		}
-		seq, ok, err := store.Seq(ctx, bucket, "missing")
-		if err != nil || ok || seq != "" {
-			t.Errorf("Seq(missing): got %q %v %v, want \"\" false nil", seq, ok, err)
+		if v, ok, err := store.Version(ctx, bucket, "missing"); err != nil || ok || v != (cache.Version{}) {
+			t.Errorf("Version(missing): got %+v %v %v, want none", v, ok, err)
+		}
+		if v, ok, err := store.Version(ctx, bucket, "bin"); err != nil || !ok || v != (cache.Version{Seq: "05"}) {
+			t.Errorf("Version(bin): got %+v %v %v, want seq 05", v, ok, err)
+		}
+		if v, ok, err := store.Version(ctx, bucket, "k3"); err != nil || !ok || v != (cache.Version{Seq: "02", Deleted: true}) {
+			t.Errorf("Version(tombstone): got %+v %v %v, want seq 02, deleted", v, ok, err)
+		}
+	})
+
+	// A source without order (LocalStack gives every event one sequencer): between a
+	// creation and a removal, an equal sequencer does not make a duplicate.
+	t.Run("EqualSequencerBetweenCreationAndRemoval", func(t *testing.T) {
+		const seq = "0055AED6DCD90281E5"
+		mustPut(t, "k5", seq, "v1", true)
+		mustPut(t, "k5", seq, "v1 again", false) // the same event again
+		mustEvict(t, "k5", seq, true)
+		mustEvict(t, "k5", seq, false)
+		mustPut(t, "k5", seq, "v2", true)
+		if b, _ := body(t, "k5"); b != "v2" {
+			t.Errorf("body: got %q, want v2", b)
+		}
+		mustPut(t, "k5", "0055AED6DCD90281E4", "older", false) // order still holds where there is one
+	})
+
+	// The original sample wrote plain strings at exactly the cache's keys. A write
+	// replaces any other type, in its script, and says so.
+	t.Run("ForeignValuesReplaced", func(t *testing.T) {
+		var replaced []string
+		s := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TombstoneTTL: time.Minute,
+			Foreign: func(key string) { replaced = append(replaced, key) }})
+		for key, setup := range map[string]func(k string) error{
+			"s1": func(k string) error { return rdb.Set(ctx, k, "sample's value", 0).Err() },
+			"s2": func(k string) error { return rdb.RPush(ctx, k, "a").Err() },
+			"s3": func(k string) error { return rdb.SAdd(ctx, k, "a").Err() },
+		} {
+			if err := setup(s.Key(bucket, key)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, ok, err := s.Version(ctx, bucket, "s1"); err != nil || ok {
+			t.Errorf("Version of a string: %+v %v %v, want none and no error", v, ok, err)
+		}
+		if b, ok, err := s.Body(ctx, bucket, "s1"); err != nil || ok {
+			t.Errorf("Body of a string: %q %v %v, want a miss and no error", b, ok, err)
+		}
+		if ok, err := s.Put(ctx, bucket, "s1", "01", obj("v")); err != nil || !ok {
+			t.Errorf("Put over a string: %v %v, want applied", ok, err)
+		}
+		if ok, err := s.Evict(ctx, bucket, "s2", "01"); err != nil || !ok {
+			t.Errorf("Evict over a list: %v %v, want applied", ok, err)
+		}
+		if ok, err := s.Fill(ctx, bucket, "s3", obj("lazy")); err != nil || !ok {
+			t.Errorf("Fill over a set: %v %v, want applied", ok, err)
+		}
+		if b, _ := body(t, "s1"); b != "v" {
+			t.Errorf("s1 body %q, want v", b)
+		}
+		if m := rdb.HGetAll(ctx, s.Key(bucket, "s2")).Val(); m["deleted"] != "1" {
+			t.Errorf("s2: %v, want a tombstone", m)
+		}
+		if want := []string{s.Key(bucket, "s1"), s.Key(bucket, "s2"), s.Key(bucket, "s3")}; strings.Join(replaced, ",") != strings.Join(want, ",") {
+			t.Errorf("Foreign called for %v, want %v", replaced, want)
+		}
+		if ok, _ := s.Put(ctx, bucket, "s1", "02", obj("w")); !ok || len(replaced) != 3 {
+			t.Errorf("a hash replaced by a newer entry counted as foreign: %v", replaced)
 		}
 	})
 }

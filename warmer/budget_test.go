@@ -60,7 +60,9 @@ func (b *readBody) Close() error { return nil }
 // written is a store whose Put takes 5ms and then ends the body's stay in slowS3.
 type written struct{ s3 *slowS3 }
 
-func (w written) Seq(context.Context, string, string) (string, bool, error) { return "", false, nil }
+func (w written) Version(context.Context, string, string) (cache.Version, bool, error) {
+	return cache.Version{}, false, nil
+}
 func (w written) Evict(context.Context, string, string, string) (bool, error) {
 	return true, nil
 }

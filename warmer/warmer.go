@@ -36,7 +36,7 @@ type ObjectGetter interface {
 
 // Store is the part of cache.Store the warmer writes through.
 type Store interface {
-	Seq(ctx context.Context, bucket, key string) (string, bool, error)
+	Version(ctx context.Context, bucket, key string) (cache.Version, bool, error)
 	Put(ctx context.Context, bucket, key, seq string, obj cache.Object) (bool, error)
 	Evict(ctx context.Context, bucket, key, seq string) (bool, error)
 }
@@ -79,7 +79,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (w *Warmer) Apply(ctx context.Context, e s3event.Event) (Outcome, error) {
 	// A duplicate or older event needs no S3 GET: Put would discard what it fetched.
 	if e.Size >= w.CheckFirst {
-		if cur, ok, err := w.Store.Seq(ctx, e.Bucket, e.Key); err != nil {
+		if cur, ok, err := w.Store.Version(ctx, e.Bucket, e.Key); err != nil {
 			return "", &Error{Stage: "redis", Err: err}
 		} else if ok && !supersedes(e.Sequencer, cur) {
 			return Duplicate, nil
@@ -120,10 +120,12 @@ func isNoSuchBucket(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
 }
 
-// supersedes mirrors the store script's rule, to skip fetches that could not be applied.
-func supersedes(seq, cur string) bool {
-	c := s3event.CompareSequencers(seq, cur)
-	return c > 0 || (c == 0 && cur == "")
+// supersedes mirrors the store script's rule for a created event, to skip fetches that
+// could not be applied: a newer sequencer, or an equal one where the entry has none or
+// is a tombstone (a source without order, see cache's scripts).
+func supersedes(seq string, cur cache.Version) bool {
+	c := s3event.CompareSequencers(seq, cur.Seq)
+	return c > 0 || (c == 0 && (cur.Seq == "" || cur.Deleted))
 }
 
 func (w *Warmer) evict(ctx context.Context, e s3event.Event, why Outcome) (Outcome, error) {

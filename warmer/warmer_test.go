@@ -29,9 +29,9 @@ func (f *fakeS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*
 	return f.get(aws.ToString(in.Key))
 }
 
-// fakeStore records writes; seq holds the entry's sequencer, if any.
+// fakeStore records writes; seq holds the entry's version, if any.
 type fakeStore struct {
-	seq      map[string]string
+	seq      map[string]cache.Version
 	put      map[string]cache.Object
 	evicted  map[string]string
 	failWith error
@@ -40,33 +40,36 @@ type fakeStore struct {
 var _ Store = (*fakeStore)(nil)
 
 func newStore() *fakeStore {
-	return &fakeStore{seq: map[string]string{}, put: map[string]cache.Object{}, evicted: map[string]string{}}
+	return &fakeStore{seq: map[string]cache.Version{}, put: map[string]cache.Object{}, evicted: map[string]string{}}
 }
 
-func (s *fakeStore) Seq(_ context.Context, _, key string) (string, bool, error) {
+func (s *fakeStore) Version(_ context.Context, _, key string) (cache.Version, bool, error) {
 	if s.failWith != nil {
-		return "", false, s.failWith
+		return cache.Version{}, false, s.failWith
 	}
 	v, ok := s.seq[key]
 	return v, ok, nil
 }
 
-// Put and Evict apply the store script's rule: only a newer sequencer replaces the entry.
+// Put and Evict apply the store script's rule: only a newer sequencer replaces the entry
+// (or an equal one, between a creation and a removal).
 func (s *fakeStore) Put(_ context.Context, _, key, seq string, o cache.Object) (bool, error) {
 	if cur, ok := s.seq[key]; ok && !supersedes(seq, cur) {
 		return false, nil
 	}
 	s.put[key] = o
-	s.seq[key] = seq
+	s.seq[key] = cache.Version{Seq: seq}
 	return true, nil
 }
 
 func (s *fakeStore) Evict(_ context.Context, _, key, seq string) (bool, error) {
-	if cur, ok := s.seq[key]; ok && !supersedes(seq, cur) {
-		return false, nil
+	if cur, ok := s.seq[key]; ok {
+		if c := s3event.CompareSequencers(seq, cur.Seq); c < 0 || (c == 0 && cur.Seq != "" && cur.Deleted) {
+			return false, nil
+		}
 	}
 	s.evicted[key] = seq
-	s.seq[key] = seq
+	s.seq[key] = cache.Version{Seq: seq, Deleted: true}
 	return true, nil
 }
 
@@ -114,7 +117,7 @@ func TestWarmer_Apply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newStore()
 			if tc.stored != "-" {
-				store.seq["k"] = tc.stored
+				store.seq["k"] = cache.Version{Seq: tc.stored}
 			}
 			s3c := &fakeS3{get: tc.get}
 			w := &Warmer{S3: s3c, Store: store, MaxObjectBytes: 10}
@@ -168,7 +171,7 @@ func TestWarmer_CheckFirst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &countingStore{fakeStore: newStore()}
-			store.seq["k"] = "02"
+			store.seq["k"] = cache.Version{Seq: "02"}
 			store.put["k"] = cache.Object{Body: []byte("old")}
 			s3c := &fakeS3{get: func(string) (*s3.GetObjectOutput, error) { return object("hello", 5), nil }}
 			w := &Warmer{S3: s3c, Store: store, MaxObjectBytes: 1000, CheckFirst: 100}
@@ -190,14 +193,29 @@ func TestWarmer_CheckFirst(t *testing.T) {
 	}
 }
 
+// TestWarmer_EqualSequencerAfterRemoval: a created event with the sequencer of the
+// tombstone in place (a source that gives every event one sequencer) is fetched and
+// written, even where the warmer asks the store first.
+func TestWarmer_EqualSequencerAfterRemoval(t *testing.T) {
+	for _, checkFirst := range []int64{0, 1 << 30} {
+		store := newStore()
+		store.seq["k"] = cache.Version{Seq: "0055AED6DCD90281E5", Deleted: true}
+		s3c := &fakeS3{get: func(string) (*s3.GetObjectOutput, error) { return object("hello", 5), nil }}
+		w := &Warmer{S3: s3c, Store: store, MaxObjectBytes: 10, CheckFirst: checkFirst}
+		if got, err := w.Apply(context.Background(), created("k", "0055AED6DCD90281E5", 5)); err != nil || got != Written {
+			t.Errorf("CheckFirst %d: Apply over a tombstone with the same sequencer: %q, %v; want written", checkFirst, got, err)
+		}
+	}
+}
+
 type countingStore struct {
 	*fakeStore
 	seqCalls int
 }
 
-func (s *countingStore) Seq(ctx context.Context, bucket, key string) (string, bool, error) {
+func (s *countingStore) Version(ctx context.Context, bucket, key string) (cache.Version, bool, error) {
 	s.seqCalls++
-	return s.fakeStore.Seq(ctx, bucket, key)
+	return s.fakeStore.Version(ctx, bucket, key)
 }
 
 func TestWarmer_RedisErrorIsRedisStage(t *testing.T) {

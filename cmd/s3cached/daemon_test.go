@@ -459,3 +459,57 @@ func TestDaemon_WaitsForRedisAtStart(t *testing.T) {
 	h.send(h.created("late.txt", []byte("late")))
 	h.waitBody("late.txt", []byte("late"))
 }
+
+// TestDaemon_ForeignValuesReplaced: the original sample's load_data.py wrote plain
+// strings (SET bucket:key value, no TTL) at exactly the cache's keys. Events for those
+// keys replace them with entries or tombstones, counted; none is dead-lettered.
+func TestDaemon_ForeignValuesReplaced(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	for i := range 4 {
+		if err := h.rdb.Set(ctx, h.redisKey(fmt.Sprintf("filename%d.txt", i)), "written by load_data.py", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.rdb.RPush(ctx, h.redisKey("list.bin"), "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := h.startDaemon()
+	big := bytes.Repeat([]byte("large enough to ask Redis first "), 10<<10) // 320 KiB
+	h.send(h.created("filename0.txt", []byte("v0")))
+	h.send(h.created("filename1.txt", big))
+	h.send(h.removed("filename2.txt"))
+	h.send(h.created("list.bin", []byte("v")))
+	h.waitBody("filename0.txt", []byte("v0"))
+	h.waitBody("filename1.txt", big)
+	h.waitEvicted("filename2.txt")
+	h.waitBody("list.bin", []byte("v"))
+	h.waitQueueEmpty()
+	if got := d.Metric(t, "s3cache_foreign_values_replaced_total"); got != 4 {
+		t.Errorf("s3cache_foreign_values_replaced_total = %v, want 4", got)
+	}
+	if typ := h.rdb.Type(ctx, h.redisKey("filename3.txt")).Val(); typ != "string" {
+		t.Errorf("a key no event named is now a %s, want it left alone", typ)
+	}
+	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
+		t.Errorf("dead-letter queue holds %d messages, want 0", v+f)
+	}
+}
+
+// TestDaemon_EmulatorSequencers: LocalStack gives every event one sequencer and moto
+// none. A removal and a creation with one sequencer are applied in arrival order, as
+// events without one are.
+func TestDaemon_EmulatorSequencers(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+	for name, seq := range map[string]string{"localstack.txt": "0055AED6DCD90281E5", "moto.txt": ""} {
+		same := func(e s3event.Event) s3event.Event { e.Sequencer = seq; return e }
+		h.send(same(h.created(name, []byte("v1"))))
+		h.waitBody(name, []byte("v1"))
+		h.send(same(h.removed(name)))
+		h.waitEvicted(name)
+		h.send(same(h.created(name, []byte("v2"))))
+		h.waitBody(name, []byte("v2"))
+	}
+	h.waitQueueEmpty()
+}

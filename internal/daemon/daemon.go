@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -23,6 +24,7 @@ import (
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/internal/metrics"
 	"github.com/s3cache/s3cache/invalidator"
 	"github.com/s3cache/s3cache/warmer"
 )
@@ -71,11 +73,19 @@ type Daemon struct {
 
 // New assembles a daemon from its configuration and clients.
 func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
+	var foreignSeen sync.Once
 	store := cache.NewStore(deps.Redis, cache.Settings{
 		KeyPrefix:    cfg.KeyPrefix,
 		TTL:          cfg.TTL,
 		TTLJitter:    cfg.TTLJitter,
 		TombstoneTTL: cfg.TombstoneTTL,
+		Foreign: func(key string) {
+			metrics.ForeignValues.Inc()
+			foreignSeen.Do(func() {
+				log.Warn("replaced a value of another Redis type at a cache key: another program writes to the cache's keys (counted in s3cache_foreign_values_replaced_total; logged once)",
+					zap.String("redis_key", key))
+			})
+		},
 	})
 	h := &Handler{
 		Warmer: &warmer.Warmer{

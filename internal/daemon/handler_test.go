@@ -28,8 +28,8 @@ type recordingStore struct {
 	err   error
 }
 
-func (s *recordingStore) Seq(context.Context, string, string) (string, bool, error) {
-	return "", false, s.err
+func (s *recordingStore) Version(context.Context, string, string) (cache.Version, bool, error) {
+	return cache.Version{}, false, s.err
 }
 
 func (s *recordingStore) Put(_ context.Context, _, key, seq string, _ cache.Object) (bool, error) {

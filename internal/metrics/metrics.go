@@ -52,6 +52,13 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 	})
 
+	// ForeignValues counts cache keys that held a value of another Redis type, replaced
+	// by an entry or a tombstone.
+	ForeignValues = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "s3cache_foreign_values_replaced_total",
+		Help: "Cache keys that held a value of another Redis type (written by another program), replaced by an entry or a tombstone.",
+	})
+
 	// UnreadableTimes counts events whose time could not be read: they are applied, and
 	// give no lag sample.
 	UnreadableTimes = promauto.NewCounter(prometheus.CounterOpts{
