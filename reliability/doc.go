@@ -19,7 +19,8 @@
 //   - TestFault_*: one fault each, injected mid-stream: Redis killed and kept down longer
 //     than the redrive window, then restarted; Redis slow, resetting connections, a black
 //     hole (toxiproxy); a coordinated Redis Cluster failover, and a master killed so that
-//     its replica takes over; S3 answering 500 and 503, slow, resetting connections,
+//     its replica takes over; online resharding, hash slots moved between masters key by
+//     key while three daemons write (TestFault_ClusterResharding); S3 answering 500 and 503, slow, resetting connections,
 //     hanging; SQS unreachable, its receive replies lost, hanging; SIGTERM and SIGKILL of
 //     a daemon holding messages while another keeps running.
 //   - TestBadInput: a corpus of malformed and hostile messages, each ending where SPEC

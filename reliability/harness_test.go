@@ -43,6 +43,7 @@ type stack struct {
 	queue    string
 	dlq      string
 	redis    *testenv.Redis             // standalone only
+	masters  *testenv.Cluster           // cluster only
 	cluster  *testenv.ReplicatedCluster // replicated only
 	rdb      redis.UniversalClient      // the test's own client, never through a proxy
 	redisEnv []string                   // points the daemons at Redis
@@ -66,9 +67,9 @@ func newStack(t *testing.T, kind string, maxReceiveCount int) *stack {
 		st.rdb = st.redis.Client(t)
 		st.redisEnv = []string{"S3CACHE_REDIS_URL=" + st.redis.URL}
 	case cluster:
-		c := testenv.StartRedisCluster(t)
-		st.rdb = c.Client(t)
-		st.redisEnv = []string{"S3CACHE_REDIS_URL=" + c.URL, "S3CACHE_REDIS_CLUSTER=true"}
+		st.masters = testenv.StartRedisCluster(t)
+		st.rdb = st.masters.Client(t)
+		st.redisEnv = []string{"S3CACHE_REDIS_URL=" + st.masters.URL, "S3CACHE_REDIS_CLUSTER=true"}
 	case replicated:
 		st.cluster = testenv.StartRedisClusterWithReplicas(t)
 		st.rdb = st.cluster.Client(t)

@@ -53,6 +53,16 @@ type workload struct {
 // newWorkload prepares nkeys keys, some with characters that S3 notifications encode
 // (spaces, '+', '%', unicode, '?', '#', '&').
 func newWorkload(st *stack, seed uint64, nkeys int) *workload {
+	styles := []string{"obj/%05d.txt", "dir with space/%05d", "a+b=c/%05d.bin", "ünï cødé/日本-%05d", "100%%/%05d", "q?x&y#z/%05d", "deep/er/and/deeper/%05d", "%05d"}
+	var keys []string
+	for i := range nkeys {
+		keys = append(keys, fmt.Sprintf(styles[i%len(styles)], i))
+	}
+	return newWorkloadOf(st, seed, keys)
+}
+
+// newWorkloadOf is newWorkload on the given keys.
+func newWorkloadOf(st *stack, seed uint64, keys []string) *workload {
 	w := &workload{
 		st:       st,
 		rng:      rand.New(rand.NewPCG(seed, 1)),
@@ -60,10 +70,7 @@ func newWorkload(st *stack, seed uint64, nkeys int) *workload {
 		versions: map[string]int{},
 		lastSeq:  map[string]string{},
 		sent:     map[string]sentEvent{},
-	}
-	styles := []string{"obj/%05d.txt", "dir with space/%05d", "a+b=c/%05d.bin", "ünï cødé/日本-%05d", "100%%/%05d", "q?x&y#z/%05d", "deep/er/and/deeper/%05d", "%05d"}
-	for i := range nkeys {
-		w.keys = append(w.keys, fmt.Sprintf(styles[i%len(styles)], i))
+		keys:     keys,
 	}
 	w.fresh = append([]string(nil), w.keys...)
 	w.rng.Shuffle(len(w.fresh), func(i, j int) { w.fresh[i], w.fresh[j] = w.fresh[j], w.fresh[i] })

@@ -109,3 +109,113 @@ func nodeClient(r *Redis) *redis.Client {
 		DialTimeout:     500 * time.Millisecond,
 	})
 }
+
+// MoveSlot moves one hash slot and its keys to the master Nodes[to], as online
+// resharding does (ElastiCache scaling out, redis-cli --cluster reshard): the target
+// imports the slot, the source migrates it, the keys move a few at a time with MIGRATE,
+// pause apart, then every master learns the new owner. Meanwhile clients meet the states
+// resharding puts them in: a key still on the source is served there, a key already
+// moved answers ASK, and once the slot has moved, MOVED.
+func (c *Cluster) MoveSlot(ctx context.Context, slot, to int, pause time.Duration) error {
+	ids := make([]string, len(c.Nodes))
+	clients := make([]*redis.Client, len(c.Nodes))
+	for i, n := range c.Nodes {
+		clients[i] = nodeClient(n)
+		defer clients[i].Close()
+		id, err := clients[i].Do(ctx, "CLUSTER", "MYID").Text()
+		if err != nil {
+			return fmt.Errorf("node id of %s: %w", n.Addr, err)
+		}
+		ids[i] = id
+	}
+	from, err := c.owner(ctx, clients[to], slot, ids)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		return nil
+	}
+	src, dst := clients[from], clients[to]
+	if err := dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from]).Err(); err != nil {
+		return fmt.Errorf("slot %d: import on %s: %w", slot, c.Nodes[to].Addr, err)
+	}
+	if err := src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to]).Err(); err != nil {
+		return fmt.Errorf("slot %d: migrate from %s: %w", slot, c.Nodes[from].Addr, err)
+	}
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, slot, 5).Result()
+		if err != nil {
+			return fmt.Errorf("slot %d: keys on %s: %w", slot, c.Nodes[from].Addr, err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", "127.0.0.1", c.Nodes[to].port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := src.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("slot %d: MIGRATE %d keys to %s: %w", slot, len(keys), c.Nodes[to].Addr, err)
+		}
+		if !Sleep(ctx, pause) {
+			return ctx.Err()
+		}
+	}
+	// The target first, so that the slot is never without an owner that serves it.
+	order := append([]int{to, from}, others(len(c.Nodes), to, from)...)
+	for _, i := range order {
+		if err := clients[i].Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", ids[to]).Err(); err != nil {
+			return fmt.Errorf("slot %d: assign to %s on %s: %w", slot, c.Nodes[to].Addr, c.Nodes[i].Addr, err)
+		}
+	}
+	return nil
+}
+
+// owner returns the index of the master that owns slot, as nc sees the cluster.
+func (c *Cluster) owner(ctx context.Context, nc *redis.Client, slot int, ids []string) (int, error) {
+	slots, err := nc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	for _, s := range slots {
+		if s.Start <= slot && slot <= s.End && len(s.Nodes) > 0 {
+			for i, id := range ids {
+				if id == s.Nodes[0].ID {
+					return i, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no master owns slot %d", slot)
+}
+
+// others returns the indexes below n other than a and b.
+func others(n, a, b int) []int {
+	var out []int
+	for i := range n {
+		if i != a && i != b {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// KeySlot returns the hash slot of key, as the cluster computes it.
+func (c *Cluster) KeySlot(ctx context.Context, key string) (int, error) {
+	nc := nodeClient(c.Nodes[0])
+	defer nc.Close()
+	n, err := nc.ClusterKeySlot(ctx, key).Result()
+	return int(n), err
+}
+
+// Sleep waits for d or until ctx is done; it reports whether the full time passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -130,6 +130,59 @@ func TestStartRedisCluster(t *testing.T) {
 	}
 }
 
+// TestCluster_MoveSlot moves a slot holding keys to another master while a client keeps
+// writing them: every write lands, the keys end on the new owner, and a client that knew
+// the old layout follows.
+func TestCluster_MoveSlot(t *testing.T) {
+	t.Parallel()
+	cl := StartRedisCluster(t)
+	c := cl.Client(t)
+	ctx := context.Background()
+	slot, err := cl.KeySlot(ctx, "{hot}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := c.Set(ctx, fmt.Sprintf("{hot}/%d", i), "old", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := 0
+	if slot < 16384/3 {
+		to = 1
+	}
+	var writes sync.WaitGroup
+	stop := make(chan struct{})
+	writes.Go(func() {
+		for i := 0; ; i = (i + 1) % 40 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := c.Set(ctx, fmt.Sprintf("{hot}/%d", i), "new", 0).Err(); err != nil {
+				t.Errorf("SET during the move: %v", err)
+				return
+			}
+		}
+	})
+	if err := cl.MoveSlot(ctx, slot, to, 5*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	writes.Wait()
+	owner := nodeClient(cl.Nodes[to])
+	defer owner.Close()
+	if n, err := owner.ClusterCountKeysInSlot(ctx, int(slot)).Result(); err != nil || n != 40 {
+		t.Errorf("keys of slot %d on %s: %d, %v; want 40", slot, cl.Nodes[to].Addr, n, err)
+	}
+	for i := range 40 {
+		if v, err := c.Get(ctx, fmt.Sprintf("{hot}/%d", i)).Result(); err != nil || v != "new" {
+			t.Errorf("GET {hot}/%d: %q, %v; want new", i, v, err)
+		}
+	}
+}
+
 func TestStartSQS(t *testing.T) {
 	t.Parallel()
 	q := StartSQS(t)
