@@ -7,26 +7,38 @@
 //
 // # Object key encoding
 //
-// S3 event notifications (to SQS, SNS and Lambda) carry the object key
-// form-URL-encoded: the S3 "Event message structure" page says "red
-// flower.jpg" becomes "red+flower.jpg" (application/x-www-form-urlencoded).
-// Keys seen in real notifications show the exact scheme: a space is '+', a
-// literal '+' is %2B, "(2)" is %282%29, '=' is %3D, ':' is %3A, '@' is %40,
-// non-ASCII is percent-encoded UTF-8, and '/' is left as it is
-// ("logs/hd=test/f.txt" arrives as "logs/hd%3Dtest/f.txt"). That is Java's
-// URLEncoder (which keeps only A-Z a-z 0-9 - _ . *) with '/' kept, and is
-// what EncodeKey produces. Whether S3 keeps '*' and encodes '~' (as
-// URLEncoder does) is not confirmed; it does not matter for decoding. Parse
-// decodes with url.QueryUnescape, which reads every variant of the scheme,
-// including a '/' sent as %2F by some S3-compatible servers.
+// Whether a key arrives encoded depends on who sends it, so Parse decodes it
+// by source:
 //
-// EventBridge events carry the key in detail.object.key. The S3 EventBridge
-// documentation ("EventBridge event message structure") does not say whether
-// it is encoded, and its examples use plain keys. AWS's Powertools for Lambda
-// decodes it with unquote_plus, as it does notification keys, so Parse
-// decodes EventBridge keys the same way. One published real event shows a
-// ':' unencoded there, so EventBridge does not encode exactly like
-// notifications; form-decoding is still right as long as it encodes space,
-// '+' and '%', and only keys containing '+' or '%' could come out wrong if
-// it encodes nothing at all.
+//   - S3 event notifications (to SQS, SNS and Lambda) carry the key
+//     form-URL-encoded: the S3 "Event message structure" page says "red
+//     flower.jpg" becomes "red+flower.jpg". Keys seen in real notifications
+//     show the scheme: a space is '+', a literal '+' is %2B, '=' is %3D, ':'
+//     is %3A, non-ASCII is percent-encoded UTF-8, and '/' is left as it is.
+//     That is what EncodeKey produces. Parse decodes with url.QueryUnescape,
+//     which also reads MinIO's keys (Go's url.QueryEscape, '/' as %2F),
+//     LocalStack's (Python's quote, a space as %20) and moto's from 5.1.9 on
+//     (quote_plus).
+//   - Ceph RGW (eventSource "ceph:s3") puts the object name in the key as it
+//     is, in every version: its notification code copies the name and
+//     encodes nothing (src/rgw/rgw_pubsub.cc, rgw_notify.cc). Parse takes it
+//     as it is.
+//   - EventBridge events carry the key raw: a published real event shows
+//     ':' unencoded, and AWS's own media lake sample takes detail.object.key
+//     as it is after testing keys with '+' and '%' ("decoding here would
+//     corrupt keys containing '+', '%', or spaces"). Parse takes it as it is.
+//
+// Two sources cannot be read right: moto before 5.1.9 sent raw keys under
+// eventSource "aws:s3", which nothing tells apart from S3's encoded ones, and
+// LocalStack's EventBridge events carry quote()d keys where AWS sends raw
+// ones. testdata/SOURCES.md lists the fixture of each source.
+//
+// # Sequencers
+//
+// S3's sequencers order the events of one key. Ceph RGW's do not as they
+// are: RGW hex-encodes its clock's {seconds, nanoseconds} in little-endian
+// order, so Parse reorders them to sort by that clock (cephSequencer). The
+// sequencer of the AWS documentation's examples, which LocalStack sends with
+// every event (and moto with every EventBridge event), orders nothing and is
+// read as none: such events are applied in arrival order.
 package s3event

@@ -215,6 +215,7 @@ func (r *Record) event(source string) (Event, error) {
 	if name == "" {
 		return Event{}, fmt.Errorf("missing eventName: %w", ErrUnparseable)
 	}
+	ceph := r.EventSource == cephSource
 	e := Event{
 		Kind:      kindOf(name),
 		Name:      name,
@@ -223,10 +224,15 @@ func (r *Record) event(source string) (Event, error) {
 		Size:      -1,
 		ETag:      strings.Trim(r.S3.Object.ETag, `"`),
 		VersionID: r.S3.Object.VersionID,
-		Sequencer: strings.ToUpper(r.S3.Object.Sequencer),
+		Sequencer: sequencer(r.S3.Object.Sequencer, ceph),
 	}
 	var err error
-	if e.Key, err = decodeKey(r.S3.Object.Key); err != nil {
+	if ceph {
+		e.Key, err = rawKey(r.S3.Object.Key) // Ceph RGW sends keys as they are
+	} else {
+		e.Key, err = decodeKey(r.S3.Object.Key)
+	}
+	if err != nil {
 		return Event{}, fmt.Errorf("s3.object.key: %w", err)
 	}
 	if e.Kind != KindIgnored {
@@ -252,8 +258,14 @@ func kindOf(name string) Kind {
 	switch {
 	case strings.HasPrefix(name, "ObjectCreated:"):
 		return KindCreated
-	case strings.HasPrefix(name, "ObjectRemoved:"), strings.HasPrefix(name, "LifecycleExpiration:"),
-		strings.HasPrefix(name, "ObjectLifecycle:Expiration:"): // Ceph RGW's lifecycle deletions
+	case strings.HasPrefix(name, "ObjectRemoved:"), strings.HasPrefix(name, "LifecycleExpiration:"):
+		return KindRemoved
+	case strings.HasPrefix(name, "ObjectLifecycle:Expiration:"):
+		// Ceph RGW's lifecycle deletions: Current, Noncurrent, DeleteMarker. An
+		// incomplete multipart upload that expires removes no object.
+		if strings.HasPrefix(name, "ObjectLifecycle:Expiration:AbortM") {
+			return KindIgnored
+		}
 		return KindRemoved
 	}
 	return KindIgnored
@@ -298,7 +310,7 @@ func (m *message) eventBridge() (Event, error) {
 		Size:      -1,
 		ETag:      strings.Trim(d.Object.ETag, `"`),
 		VersionID: d.Object.VersionID,
-		Sequencer: strings.ToUpper(d.Object.Sequencer),
+		Sequencer: sequencer(d.Object.Sequencer, false),
 	}
 	switch m.DetailType {
 	case "Object Created":
@@ -324,7 +336,7 @@ func (m *message) eventBridge() (Event, error) {
 		}
 	}
 	var err error
-	if e.Key, err = decodeKey(d.Object.Key); err != nil {
+	if e.Key, err = rawKey(d.Object.Key); err != nil { // EventBridge sends keys as they are
 		return Event{}, fmt.Errorf("detail.object.key: %w", err)
 	}
 	if e.Kind != KindIgnored {
@@ -359,6 +371,14 @@ func (m *message) testEvent(source string) (Event, error) {
 		Time:           t,
 		TimeUnreadable: unreadable,
 	}, nil
+}
+
+// rawKey checks a key sent as it is.
+func rawKey(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("%q is not UTF-8: %w", s, ErrUnparseable)
+	}
+	return s, nil
 }
 
 // decodeKey form-URL-decodes an object key ('+' is a space, %XX a byte).

@@ -26,6 +26,8 @@ type goldenEvent struct {
 	VersionID string `json:"versionId,omitempty"`
 	Sequencer string `json:"sequencer,omitempty"`
 	Time      string `json:"time,omitempty"`
+	// TimeUnreadable marks an event whose time could not be read.
+	TimeUnreadable bool `json:"timeUnreadable,omitempty"`
 }
 
 type goldenResult struct {
@@ -49,6 +51,8 @@ func goldenOf(events []Event, err error) []byte {
 			ETag:      e.ETag,
 			VersionID: e.VersionID,
 			Sequencer: e.Sequencer,
+
+			TimeUnreadable: e.TimeUnreadable,
 		}
 		if !e.Time.IsZero() {
 			ge.Time = e.Time.Format(time.RFC3339Nano)
@@ -145,7 +149,8 @@ func mustParseFile(t *testing.T, name string) []Event {
 }
 
 // TestParse_DocExample checks the AWS documentation's ObjectCreated:Put
-// example field by field.
+// example field by field. Its sequencer is the placeholder that LocalStack sends
+// with every event: it orders nothing, so it reads as none.
 func TestParse_DocExample(t *testing.T) {
 	got := mustParseFile(t, "s3_put.json")
 	want := []Event{{
@@ -157,7 +162,6 @@ func TestParse_DocExample(t *testing.T) {
 		Size:      1024,
 		ETag:      "d41d8cd98f00b204e9800998ecf8427e",
 		VersionID: "096fKKXTRTtl3on89fVO.nfljtsv6qko",
-		Sequencer: "0055AED6DCD90281E5",
 		Time:      time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
 	}}
 	if len(got) != 1 || got[0] != want[0] {
@@ -176,7 +180,7 @@ func TestParse_Fixtures(t *testing.T) {
 		{"sns_test_event.json", 0, Event{Kind: KindTest, Name: "s3:TestEvent", Source: "sns", Bucket: "bucketname", Size: -1,
 			Time: time.Date(2014, 10, 13, 15, 57, 2, 89e6, time.UTC)}},
 		{"sns_s3_put.json", 0, Event{Kind: KindCreated, Name: "ObjectCreated:Put", Source: "sns", Bucket: "mybucket", Key: "HappyFace.jpg",
-			Size: 1024, ETag: "d41d8cd98f00b204e9800998ecf8427e", VersionID: "096fKKXTRTtl3on89fVO.nfljtsv6qko", Sequencer: "0055AED6DCD90281E5",
+			Size: 1024, ETag: "d41d8cd98f00b204e9800998ecf8427e", VersionID: "096fKKXTRTtl3on89fVO.nfljtsv6qko",
 			Time: time.Unix(0, 0).UTC()}},
 		{"s3_delete.json", 0, Event{Kind: KindRemoved, Name: "ObjectRemoved:Delete", Source: "s3", Bucket: "amzn-s3-demo-bucket",
 			Key: "filename7.txt", Size: -1, Sequencer: "0065F1A7D0E1F2A3B4", Time: time.Date(2026, 11, 25, 10, 0, 0, 123e6, time.UTC)}},
@@ -195,7 +199,7 @@ func TestParse_Fixtures(t *testing.T) {
 			Time: time.Date(2026, 11, 25, 10, 0, 0, 123e6, time.UTC)}},
 		{"eventbridge_object_created.json", 0, Event{Kind: KindCreated, Name: "ObjectCreated:Put", Source: "eventbridge", Bucket: "amzn-s3-demo-bucket1",
 			Key: "example-key", Size: 5, ETag: "b1946ac92492d2347c6235b4d2611184", VersionID: "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
-			Sequencer: "617F08299329D189", Time: time.Date(2021, 11, 12, 0, 0, 0, 0, time.UTC)}},
+			Time: time.Date(2021, 11, 12, 0, 0, 0, 0, time.UTC)}},
 		{"eventbridge_object_deleted.json", 0, Event{Kind: KindRemoved, Name: "ObjectRemoved:DeleteMarkerCreated", Source: "eventbridge",
 			Bucket: "amzn-s3-demo-bucket1", Key: "example-key", Size: -1, ETag: "d41d8cd98f00b204e9800998ecf8427e",
 			VersionID: "1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF", Sequencer: "617F0837B476E463", Time: time.Date(2021, 11, 12, 0, 0, 0, 0, time.UTC)}},
@@ -203,7 +207,7 @@ func TestParse_Fixtures(t *testing.T) {
 			Bucket: "amzn-s3-demo-bucket1", Key: "example-key", Size: -1, ETag: "d41d8cd98f00b204e9800998ecf8427e",
 			VersionID: "mtB0cV.jejK63XkRNceanNMC.qXPWLeK", Sequencer: "617B398000000000", Time: time.Date(2021, 11, 12, 0, 0, 0, 0, time.UTC)}},
 		{"eventbridge_permanently_deleted.json", 0, Event{Kind: KindRemoved, Name: "ObjectRemoved:Delete", Source: "eventbridge",
-			Bucket: "amzn-s3-demo-bucket1", Key: "reports/2026/Q3 summary (1).pdf", Size: -1, ETag: "d41d8cd98f00b204e9800998ecf8427e",
+			Bucket: "amzn-s3-demo-bucket1", Key: "reports/2026/Q3 summary+100% é (1).pdf", Size: -1, ETag: "d41d8cd98f00b204e9800998ecf8427e",
 			Sequencer: "617F0837B476E463", Time: time.Date(2021, 11, 12, 0, 0, 0, 0, time.UTC)}},
 		{"eventbridge_restore_completed.json", 0, Event{Kind: KindIgnored, Name: "ObjectRestore:Completed", Source: "eventbridge",
 			Bucket: "amzn-s3-demo-bucket1", Key: "example-key", Size: 5, ETag: "b1946ac92492d2347c6235b4d2611184",
@@ -305,7 +309,6 @@ func TestParse_Invalid(t *testing.T) {
 		{"EventBridgeNoDetailType", `{"source":"aws.s3","detail":{}}`, "missing detail-type"},
 		{"EventBridgeNoKey", `{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{}}}`, "missing detail.object.key"},
 		{"EventBridgeNoBucket", `{"source":"aws.s3","detail-type":"Object Deleted","detail":{"object":{"key":"k"}}}`, "missing detail.bucket.name"},
-		{"EventBridgeBadKey", `{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"%"}}}`, "detail.object.key: bad encoding"},
 		{"OtherEvent", `{"Service":"Amazon S3","Event":"s3:SomethingElse"}`, `Event "s3:SomethingElse", want "s3:TestEvent"`},
 		{"Unrelated", `{"hello":"world"}`, "not an S3 notification, SNS envelope, EventBridge event or s3:TestEvent"},
 	}
@@ -353,8 +356,8 @@ func TestParse_Lenient(t *testing.T) {
 			`{"Records":[{"eventVersion":"2.5","eventSource":"aws:s3","eventName":"ObjectCreated:Put","glacierEventData":{"x":1},"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":0,"versionId":null,"newField":true}}}]}`,
 			Event{Kind: KindCreated, Name: "ObjectCreated:Put", Source: "s3", Bucket: "b", Key: "k", Size: 0}},
 		{"EventBridgeCopy",
-			`{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"a+b","size":9},"reason":"CopyObject"}}`,
-			Event{Kind: KindCreated, Name: "ObjectCreated:Copy", Source: "eventbridge", Bucket: "b", Key: "a b", Size: 9}},
+			`{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"a+b=c%d","size":9},"reason":"CopyObject"}}`,
+			Event{Kind: KindCreated, Name: "ObjectCreated:Copy", Source: "eventbridge", Bucket: "b", Key: "a+b=c%d", Size: 9}},
 		{"EventBridgeMultipart",
 			`{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"k","size":9},"reason":"CompleteMultipartUpload"}}`,
 			Event{Kind: KindCreated, Name: "ObjectCreated:CompleteMultipartUpload", Source: "eventbridge", Bucket: "b", Key: "k", Size: 9}},

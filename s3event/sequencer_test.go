@@ -42,3 +42,31 @@ func BenchmarkCompareSequencers(b *testing.B) {
 		CompareSequencers("0055AED6DCD90281E5", "0055aed6dcd90281e500")
 	}
 }
+
+func TestSequencer(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		ceph bool
+		want string
+	}{
+		{"0065f1a7d0e1f2a3b4", false, "0065F1A7D0E1F2A3B4"},
+		{"0055AED6DCD90281E5", false, ""}, // the documentation's, LocalStack's
+		{"0062E99A88DC407460", false, ""}, // LocalStack's EventBridge
+		{"617f08299329d189", false, ""},   // the EventBridge documentation's, moto's
+		// Ceph: second 0x602F1C5C (1613700188, its eventId's) and nanosecond 0x14469749.
+		{"5C1C2F6049974614", true, "602F1C5C14469749"},
+		{"5c1c2f6049974614", true, "602F1C5C14469749"},
+		{"5C1C2F60", true, ""}, // not the 8 bytes RGW sends
+		{"not hex!", true, ""},
+		{"", true, ""},
+	} {
+		if got := sequencer(tc.in, tc.ceph); got != tc.want {
+			t.Errorf("sequencer(%q, ceph %v) = %q, want %q", tc.in, tc.ceph, got, tc.want)
+		}
+	}
+	// Two Ceph notifications a second apart, whose raw sequencers sort the other way.
+	earlier, later := sequencer("FF1C2F6049974614", true), sequencer("001D2F6049974614", true)
+	if CompareSequencers(earlier, later) >= 0 {
+		t.Errorf("Ceph sequencers %s and %s (a second later) do not sort by time", earlier, later)
+	}
+}

@@ -161,6 +161,16 @@ func (h *harness) send(events ...s3event.Event) {
 
 func (h *harness) redisKey(key string) string { return h.bucket + ":" + key }
 
+// redisKeys counts the keys in Redis.
+func (h *harness) redisKeys(t *testing.T) int {
+	t.Helper()
+	n, err := h.rdb.DBSize(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
 // entry returns the cache entry of key (empty map: none).
 func (h *harness) entry(key string) map[string]string {
 	h.t.Helper()
@@ -226,7 +236,7 @@ func snsEnvelope(t *testing.T, events ...s3event.Event) string {
 func eventBridge(t *testing.T, e s3event.Event) string {
 	t.Helper()
 	detailType, reason := "Object Created", "PutObject"
-	object := map[string]any{"key": s3event.EncodeKey(e.Key), "sequencer": e.Sequencer}
+	object := map[string]any{"key": e.Key, "sequencer": e.Sequencer} // EventBridge sends keys raw
 	detail := map[string]any{
 		"version": "0", "bucket": map[string]string{"name": e.Bucket}, "object": object,
 		"request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "source-ip-address": "1.2.3.4",

@@ -99,13 +99,13 @@ func TestHandler_Handle(t *testing.T) {
 // TestHandler_UnreadableTimeIsApplied: a record whose eventTime cannot be read is
 // applied all the same, without a lag sample, and counted.
 func TestHandler_UnreadableTimeIsApplied(t *testing.T) {
-	body := `{"Records":[{"eventVersion":"2.2","eventSource":"ceph:s3","eventTime":"19/02/2021 02:03","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k","sequencer":"0A"}}}]}`
+	body := `{"Records":[{"eventVersion":"2.2","eventSource":"ceph:s3","eventTime":"19/02/2021 02:03","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k","sequencer":"5C1C2F6049974614"}}}]}`
 	store := &recordingStore{}
 	before, lags := sample(t, metrics.UnreadableTimes), sample(t, metrics.LagSeconds)
 	if err := newHandler(store).Handle(context.Background(), body); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	if got := strings.Join(store.calls, ","); got != "evict k 0A" {
+	if got := strings.Join(store.calls, ","); got != "evict k 602F1C5C14469749" {
 		t.Errorf("store calls %q, want the eviction", got)
 	}
 	if got := sample(t, metrics.UnreadableTimes) - before; got != 1 {
