@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,6 +112,21 @@ func TestBadInput(t *testing.T) {
 	noSeq := created("no-sequencer.txt", []byte("no sequencer"))
 	noSeq.Sequencer = ""
 	add("NoSequencer", notification(noSeq), deleted)
+	// What only feeds metrics, or a number as a string, never costs an event.
+	sizeString := notification(created("size-as-string.txt", []byte("size as a string")))
+	sizeString = strings.Replace(sizeString, `"size":16`, `"size":"16"`, 1)
+	if !strings.Contains(sizeString, `"size":"16"`) {
+		t.Fatalf("no size to write as a string in %s", sizeString)
+	}
+	want["size-as-string.txt"] = "size as a string"
+	add("SizeAsNumericString", sizeString, deleted)
+	badTime := notification(created("unreadable-time.txt", []byte("unreadable time")))
+	badTime = regexp.MustCompile(`"eventTime":"[^"]*"`).ReplaceAllString(badTime, `"eventTime":"yesterday"`)
+	if !strings.Contains(badTime, `"eventTime":"yesterday"`) {
+		t.Fatalf("no eventTime to spoil in %s", badTime)
+	}
+	want["unreadable-time.txt"] = "unreadable time"
+	add("UnreadableEventTime", badTime, deleted)
 	add("UnknownFields", `{"Records":[{"eventVersion":"2.9","eventSource":"minio:s3","eventName":"s3:ObjectCreated:Put","future":{"x":[1,2,3]},"s3":{"bucket":{"name":"`+bucket+`","extra":true},"object":{"key":"unknown-fields.txt","sequencer":"`+created("unknown-fields.txt", []byte("unknown fields")).Sequencer+`","new":null}}}],"more":1}`, deleted)
 	want["unknown-fields.txt"] = "unknown fields"
 
@@ -177,7 +193,7 @@ func TestBadInput(t *testing.T) {
 		{"RecordsNotAList", `{"Records":"everything"}`, dlq},
 		{"RecordsNull", `{"Records":[null]}`, dlq},
 		{"VersionAsNumber", `{"Records":[{"eventVersion":2.1}]}`, dlq},
-		{"SizeAsString", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":"12"}}`), dlq},
+		{"SizeNotANumber", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":"twelve"}}`), dlq},
 		{"KeyAsNumber", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":12}}`), dlq},
 		{"MissingKey", rec(`"s3":{"bucket":{"name":"b"},"object":{"size":1}}`), dlq},
 		{"MissingBucket", rec(`"s3":{"object":{"key":"k"}}`), dlq},
@@ -187,7 +203,6 @@ func TestBadInput(t *testing.T) {
 		{"BadKeyEscape", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":"100%zz"}}`), dlq},
 		{"KeyNotUTF8", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":"%FF%FE"}}`), dlq},
 		{"NegativeSize", rec(`"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":-5}}`), dlq},
-		{"BadEventTime", rec(`"eventTime":"yesterday","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}`), dlq},
 		{"OneBadRecord", strings.Replace(valid, `]}`, `,{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{}}}]}`, 1), dlq},
 		{"SNSSubscriptionConfirmation", `{"Type":"SubscriptionConfirmation","MessageId":"x","Token":"t","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":"confirm","SubscribeURL":"https://example.com"}`, dlq},
 		{"SNSGarbage", `{"Type":"Notification","Message":"not json"}`, dlq},
