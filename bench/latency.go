@@ -284,11 +284,7 @@ const busyLimit = 0.9
 // evaluate checks the targets of issue 14.
 func (r *LatencyReport) evaluate(p latency.Profile) {
 	add := func(name, want, got string, met bool, margin string) {
-		verdict := "**not met**"
-		if met {
-			verdict = "met"
-		}
-		r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Met: met, Short: want + ": " + verdict + " (" + margin + ")"})
+		r.Targets = append(r.Targets, newTarget(name, want, got, met, margin))
 	}
 	for _, s := range r.Sizes {
 		cpuBound := s.Profiled.MachineBusy >= busyLimit

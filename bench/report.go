@@ -102,14 +102,20 @@ type Target struct {
 	Short string `json:"-"` // the verdict as the table shows it
 }
 
+// newTarget is a target with its verdict for the table: what was wanted, met or not, and
+// by what margin.
+func newTarget(name, want, got string, met bool, margin string) Target {
+	verdict := "**not met**"
+	if met {
+		verdict = "met"
+	}
+	return Target{Name: name, Want: want, Got: got, Met: met, Short: want + ": " + verdict + " (" + margin + ")"}
+}
+
 // evaluate checks the targets.
 func (r *Report) evaluate() {
 	add := func(name, want, got string, met bool, margin string) {
-		verdict := "**not met**"
-		if met {
-			verdict = "met"
-		}
-		r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Met: met, Short: want + ": " + verdict + " (" + margin + ")"})
+		r.Targets = append(r.Targets, newTarget(name, want, got, met, margin))
 	}
 	for _, s := range r.Sizes {
 		if s.Size.Bytes == 1<<10 {
