@@ -645,3 +645,57 @@ func TestConsumer_BoundedByMaxInFlight(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumer_FollowsSlowerS3: where the I/O of each message goes from 15ms to 45ms in
+// the middle of a backlog (S3 slows down), the limit rises to hide the new latency
+// rather than stay where the old one put it.
+func TestConsumer_FollowsSlowerS3(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 40000
+		var mu sync.Mutex
+		io, done := 15*time.Millisecond, 0
+		cpu := make(chan struct{}, 2)
+		h := func(context.Context, string) error {
+			cpu <- struct{}{}
+			time.Sleep(500 * time.Microsecond)
+			<-cpu
+			mu.Lock()
+			wait := io
+			mu.Unlock()
+			time.Sleep(wait)
+			mu.Lock()
+			if done++; done == n/4 {
+				io = 45 * time.Millisecond
+			}
+			mu.Unlock()
+			return nil
+		}
+		q := newQueue(6*time.Millisecond, bodies("m-", n)...)
+		c := New(q, h, Options{QueueURL: "q"})
+		r := start(c, time.Second)
+		var before, after []int
+		waitFor(t, 5*time.Minute, "every message deleted", func() bool {
+			mu.Lock()
+			d := done
+			mu.Unlock()
+			c.mu.Lock()
+			switch limit := c.st.limit; {
+			case d > n/8 && d < n/4:
+				before = append(before, limit)
+			case d > n/2 && d < n*7/8:
+				after = append(after, limit)
+			}
+			c.mu.Unlock()
+			return q.deletedCount() == n
+		})
+		r.stop(t)
+		slices.Sort(before)
+		slices.Sort(after)
+		b, a := before[len(before)/2], after[len(after)/2]
+		t.Logf("median limit %d with 15ms of I/O, %d with 45ms", b, a)
+		// Hiding 45ms at the CPU's 4,000/s takes about 180 messages, 15ms about 62.
+		if a < 180 || a <= b {
+			t.Errorf("median limit %d after S3 slowed down from 15 to 45ms, %d before: want it risen to 180 or more", a, b)
+		}
+	})
+}
