@@ -38,6 +38,7 @@ func TestRun_Smoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var daemonCPU float64
 	for i, s := range rep.Sizes {
 		if s.E2E.Events != o.Sizes[i].Objects || s.E2E.PerSecond <= 0 {
 			t.Errorf("size %v: end to end %+v, want %d events at a rate > 0", o.Sizes[i], s.E2E, o.Sizes[i].Objects)
@@ -49,9 +50,14 @@ func TestRun_Smoke(t *testing.T) {
 		if len(s.RoundRatios) != o.Rounds || s.RoundRatios[0] <= 0 {
 			t.Errorf("size %v: ratios of the rounds %v, want %d > 0", o.Sizes[i], s.RoundRatios, o.Rounds)
 		}
-		if s.E2E.Usage.PeakRSS <= 0 || s.E2E.Usage.CPUSeconds <= 0 {
-			t.Errorf("size %v: daemon usage %+v, want RSS and CPU > 0", o.Sizes[i], s.E2E.Usage)
+		if s.E2E.Usage.PeakRSS <= 0 {
+			t.Errorf("size %v: daemon usage %+v, want RSS > 0", o.Sizes[i], s.E2E.Usage)
 		}
+		daemonCPU += s.E2E.Usage.CPUSeconds
+	}
+	// /proc counts CPU time in 10 ms ticks, which a drain of 20 objects may not fill.
+	if daemonCPU+rep.Steady.Usage.CPUSeconds <= 0 {
+		t.Errorf("daemon CPU: %v s over the drains and the steady run, want > 0", daemonCPU+rep.Steady.Usage.CPUSeconds)
 	}
 	if rep.Sizes[0].SQSConsumer == nil {
 		t.Error("no consumer stage on the first size")
@@ -113,8 +119,9 @@ func TestRunLatency_Smoke(t *testing.T) {
 	}
 	s := rep.Sizes[0]
 	for name, e := range map[string]E2E{"zero latency": s.Zero, "profile": s.Profiled, "two daemons": rep.Two} {
-		if e.Events != 60 || e.PerSecond <= 0 || e.MachineBusy <= 0 || e.Messages <= 0 || e.Fetches <= 0 || e.Limit <= 0 {
-			t.Errorf("%s drain %+v: want 60 events and every figure > 0", name, e)
+		// The machine's busy share comes from 10 ms ticks, which a short drain may not fill.
+		if e.Events != 60 || e.PerSecond <= 0 || e.MachineBusy < 0 || e.MachineBusy > 1 || e.Messages <= 0 || e.Fetches <= 0 || e.Limit <= 0 {
+			t.Errorf("%s drain %+v: want 60 events, a busy share from 0 to 1 and every other figure > 0", name, e)
 		}
 	}
 	if s.Ratio <= 0 || len(s.RoundRatios) != 1 {
