@@ -60,6 +60,7 @@ func (s *servers) startDaemons(queueURL string, r daemonRun, name string) daemon
 func (s *servers) startDaemon(queueURL string, r daemonRun, name string) *daemonProc {
 	env := append(cleanEnv(),
 		"S3CACHE_QUEUE_URL="+queueURL,
+		"S3CACHE_BUCKET="+bucket,
 		"S3CACHE_REDIS_URL="+r.route.redisURL,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",

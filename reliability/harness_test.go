@@ -119,6 +119,7 @@ func (st *stack) startDaemon(extra ...string) *testenv.Daemon {
 		"AWS_ENDPOINT_URL_S3="+st.s3Endpoint,
 		"AWS_ENDPOINT_URL_SQS="+st.sqsEndpoint,
 		"S3CACHE_QUEUE_URL="+st.queue,
+		"S3CACHE_BUCKET="+bucket,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"S3CACHE_LOG_LEVEL=debug",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",

@@ -373,12 +373,23 @@ func (m *message) testEvent(source string) (Event, error) {
 	}, nil
 }
 
+// maxKeyBytes is the longest object key S3 allows, in bytes of UTF-8. A longer key is
+// no S3 event's.
+const maxKeyBytes = 1024
+
 // rawKey checks a key sent as it is.
 func rawKey(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", fmt.Errorf("%q is not UTF-8: %w", s, ErrUnparseable)
 	}
-	return s, nil
+	return checkKeyLength(s)
+}
+
+func checkKeyLength(key string) (string, error) {
+	if len(key) > maxKeyBytes {
+		return "", fmt.Errorf("key of %d bytes: S3 keys have at most %d: %w", len(key), maxKeyBytes, ErrUnparseable)
+	}
+	return key, nil
 }
 
 // decodeKey form-URL-decodes an object key ('+' is a space, %XX a byte).
@@ -390,7 +401,7 @@ func decodeKey(s string) (string, error) {
 	if !utf8.ValidString(key) {
 		return "", fmt.Errorf("%q decodes to invalid UTF-8: %w", s, ErrUnparseable)
 	}
-	return key, nil
+	return checkKeyLength(key)
 }
 
 // timeLayouts are the forms of eventTime that parseTime reads: RFC 3339 as S3

@@ -292,6 +292,8 @@ func TestParse_Invalid(t *testing.T) {
 		{"InvalidEscape", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"a%zzb"}}}]}`, `s3.object.key: bad encoding in "a%zzb"`},
 		{"TruncatedEscape", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectTagging:Put","s3":{"bucket":{"name":"b"},"object":{"key":"a%4"}}}]}`, "bad encoding"},
 		{"InvalidUTF8Key", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"%FF"}}}]}`, "invalid UTF-8"},
+		{"KeyTooLong", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"` + strings.Repeat("k", 1024) + `%2B"}}}]}`, "key of 1025 bytes"},
+		{"RawKeyTooLong", `{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"` + strings.Repeat("é", 513) + `"}}}`, "key of 1026 bytes"},
 		{"SizeNotANumber", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":"1 KiB"}}}]}`, "decode JSON"},
 		{"SizeStringFloat", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":"1.5"}}}]}`, "decode JSON"},
 		{"SizeStringNegative", `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":"-1"}}}]}`, "negative s3.object.size"},

@@ -18,18 +18,33 @@ var placeholderSequencers = map[string]bool{
 	"617F08299329D189":   true, // S3 EventBridge examples; moto's EventBridge events
 }
 
+// maxSequencer bounds the length of a sequencer: S3 sends 16 to 18 hex digits. A longer
+// one, or one that is not hex, is not S3's, and anyone allowed to send to the queue
+// could write one that no real event exceeds ("~", "FFFF…"), freezing an entry.
+const maxSequencer = 32
+
 // sequencer returns a record's sequencer upper-cased (EventBridge sends lower case,
-// notifications upper case), "" for a placeholder, and Ceph RGW's turned into one that
-// sorts by time (see cephSequencer).
+// notifications upper case); "" for one that is not S3's (not hex, too long) or is a
+// placeholder, which are then applied in arrival order; and Ceph RGW's turned into one
+// that sorts by time (see cephSequencer).
 func sequencer(s string, ceph bool) string {
 	s = strings.ToUpper(s)
-	if placeholderSequencers[s] {
+	if len(s) > maxSequencer || !isHex(s) || placeholderSequencers[s] {
 		return ""
 	}
 	if ceph {
 		return cephSequencer(s)
 	}
 	return s
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // cephSequencer reorders a Ceph RGW sequencer. RGW hex-encodes the 8 bytes of a

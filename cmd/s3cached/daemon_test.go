@@ -398,6 +398,9 @@ func TestCommand_VersionCheckAndBadConfig(t *testing.T) {
 	if out, code := run("S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_WORKERS=lots"); code == 0 || !strings.Contains(out, `S3CACHE_WORKERS="lots"`) {
 		t.Errorf("bad workers: exit %d, %q", code, out)
 	}
+	if out, code := run("S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_BUCKET="); code == 0 || !strings.Contains(out, "S3CACHE_BUCKET is not set") {
+		t.Errorf("missing bucket: exit %d, %q", code, out)
+	}
 
 	h := newHarness(t)
 	cmd := exec.Command(daemonBin, "--check")
@@ -549,4 +552,44 @@ func TestDaemon_EmulatorSequencers(t *testing.T) {
 		h.waitBody(name, []byte("v2"))
 	}
 	h.waitQueueEmpty()
+}
+
+// TestDaemon_UntrustedMessages: anyone allowed to send to the queue could name another
+// bucket, a sequencer no real event exceeds, or a key no S3 object has. The daemon
+// leaves other buckets' keys alone, reads such a sequencer as none, and dead-letters
+// the key.
+func TestDaemon_UntrustedMessages(t *testing.T) {
+	h := newHarness(t)
+	d := h.startDaemon()
+	ctx := t.Context()
+	// Another application's data in the same Redis, at the key a removal would name.
+	if err := h.rdb.HSet(ctx, "someone-elses:k", "body", "theirs").Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.send(s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: "someone-elses", Key: "k", Size: -1, Sequencer: h.nextSeq()})
+
+	frozen := h.created("frozen.txt", []byte("v1"))
+	frozen.Sequencer = strings.Repeat("F", 40)
+	h.send(frozen)
+	h.waitBody("frozen.txt", []byte("v1"))
+	h.send(h.created("frozen.txt", []byte("v2"))) // a real, later event
+	h.waitBody("frozen.txt", []byte("v2"))
+
+	long, err := s3event.Marshal(testenv.Region, s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: h.bucket,
+		Key: strings.Repeat("k", 1025), Size: -1, Sequencer: h.nextSeq()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sqs.Send(t, h.queue, string(long))
+
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		v, f := h.sqs.Count(t, h.dlq)
+		return v+f == 1, fmt.Sprintf("dead-letter queue: %d, want the long key's message", v+f)
+	})
+	if got := h.rdb.HGet(ctx, "someone-elses:k", "body").Val(); got != "theirs" {
+		t.Errorf("another bucket's key: body %q, want it untouched", got)
+	}
+	if n := d.Metric(t, `s3cache_skips_total{reason="other_bucket"}`); n != 1 {
+		t.Errorf("other_bucket skips %v, want 1", n)
+	}
 }

@@ -102,6 +102,7 @@ func (h *harness) env(extra ...string) []string {
 	env := append(os.Environ(), testenv.AWSEnv(h.s3, h.sqs)...)
 	env = append(env,
 		"S3CACHE_QUEUE_URL="+h.queue,
+		"S3CACHE_BUCKET="+h.bucket,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"S3CACHE_LOG_LEVEL=debug",
 		"S3CACHE_SHUTDOWN_TIMEOUT=10s",

@@ -77,6 +77,9 @@ Flags:
 	if err := cfg.RequireQueue(); err != nil {
 		return err
 	}
+	if err := cfg.RequireBuckets(); err != nil {
+		return err
+	}
 	log, err := cfg.NewLogger()
 	if err != nil {
 		return err

@@ -195,12 +195,40 @@ func (c Config) RequireQueue() error {
 	return nil
 }
 
-// RequireBucket reports an error when S3CACHE_BUCKET is missing.
+// RequireBucket reports an error when S3CACHE_BUCKET does not name one bucket, as CLI
+// commands that touch S3 need.
 func (c Config) RequireBucket() error {
-	if c.Bucket == "" {
+	switch buckets := c.Buckets(); {
+	case len(buckets) == 0:
 		return &Error{Var: name("BUCKET"), Allowed: "set it to the name of the S3 bucket to cache, e.g. S3CACHE_BUCKET=my-bucket"}
+	case len(buckets) > 1:
+		return &Error{Var: name("BUCKET"), Value: c.Bucket, Allowed: "one bucket name for the s3cache command (s3cached takes a comma list); e.g. S3CACHE_BUCKET=my-bucket"}
 	}
 	return nil
+}
+
+// RequireBuckets reports an error when S3CACHE_BUCKET names no bucket, as s3cached needs:
+// it applies only the events of the buckets it serves.
+func (c Config) RequireBuckets() error {
+	if len(c.Buckets()) == 0 {
+		return &Error{Var: name("BUCKET"), Allowed: "set it to the bucket whose notifications the queue receives (a comma list for several): s3cached applies only their events, e.g. S3CACHE_BUCKET=my-bucket"}
+	}
+	return nil
+}
+
+// Buckets returns the buckets S3CACHE_BUCKET names, a comma list.
+func (c Config) Buckets() []string {
+	return cleanList(strings.Split(c.Bucket, ","))
+}
+
+// Serves reports whether bucket is one of Buckets.
+func (c Config) Serves(bucket string) bool {
+	for _, b := range c.Buckets() {
+		if b == bucket {
+			return true
+		}
+	}
+	return false
 }
 
 // Cached reports whether objects with this key are cached under S3CACHE_KEY_PREFIXES and

@@ -168,3 +168,37 @@ func TestDefaults_Valid(t *testing.T) {
 		t.Errorf("Defaults().Validate(): %v", err)
 	}
 }
+
+func TestBuckets(t *testing.T) {
+	for _, tc := range []struct {
+		value        string
+		buckets      []string
+		cliErr, dErr string // substrings of RequireBucket's and RequireBuckets's errors, "" for none
+	}{
+		{"", nil, "S3CACHE_BUCKET is not set", "S3CACHE_BUCKET is not set"},
+		{"my-bucket", []string{"my-bucket"}, "", ""},
+		{" a , b,", []string{"a", "b"}, "one bucket name for the s3cache command", ""},
+	} {
+		c := Defaults()
+		c.Bucket = tc.value
+		if got := c.Buckets(); fmt.Sprint(got) != fmt.Sprint(tc.buckets) {
+			t.Errorf("Buckets(%q) = %q, want %q", tc.value, got, tc.buckets)
+		}
+		for name, check := range map[string]struct {
+			err  error
+			want string
+		}{"RequireBucket": {c.RequireBucket(), tc.cliErr}, "RequireBuckets": {c.RequireBuckets(), tc.dErr}} {
+			if (check.err == nil) != (check.want == "") || (check.err != nil && !strings.Contains(check.err.Error(), check.want)) {
+				t.Errorf("%s with S3CACHE_BUCKET=%q: %v, want %q", name, tc.value, check.err, check.want)
+			}
+		}
+		for _, b := range tc.buckets {
+			if !c.Serves(b) {
+				t.Errorf("S3CACHE_BUCKET=%q does not serve %q", tc.value, b)
+			}
+		}
+		if c.Serves("other") || c.Serves("") {
+			t.Errorf("S3CACHE_BUCKET=%q serves a bucket it does not name", tc.value)
+		}
+	}
+}

@@ -93,6 +93,7 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 			CheckFirst: warmer.CheckFirstBytes, Budget: warmer.NewBudget(cfg.MaxInflightBytes),
 		},
 		Invalidator: &invalidator.Invalidator{Store: store},
+		Serves:      servedBy(cfg.Buckets()),
 		Cached:      cfg.Cached,
 		Log:         log,
 	}
@@ -102,6 +103,15 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 		Log:         log,
 	})
 	return &Daemon{cfg: cfg, log: log, store: store, consumer: c}
+}
+
+// servedBy returns a test for the buckets a daemon serves.
+func servedBy(buckets []string) func(string) bool {
+	served := make(map[string]bool, len(buckets))
+	for _, b := range buckets {
+		served[b] = true
+	}
+	return func(bucket string) bool { return served[bucket] }
 }
 
 // Check contacts Redis and the queue once and reports the first failure.

@@ -23,8 +23,12 @@ import (
 type Handler struct {
 	Warmer      *warmer.Warmer
 	Invalidator *invalidator.Invalidator
-	Cached      func(key string) bool // key filter (S3CACHE_KEY_PREFIXES/SUFFIXES)
-	Log         *zap.Logger
+	// Serves reports whether the daemon serves a bucket (S3CACHE_BUCKET). Anyone allowed
+	// to send to the queue could name any bucket: only the events of the buckets served
+	// are applied.
+	Serves func(bucket string) bool
+	Cached func(key string) bool // key filter (S3CACHE_KEY_PREFIXES/SUFFIXES)
+	Log    *zap.Logger
 }
 
 // Handle applies every event of a message body. It returns nil when the message may be
@@ -60,6 +64,13 @@ func (h *Handler) apply(ctx context.Context, e s3event.Event) error {
 	case s3event.KindIgnored:
 		count("acknowledged")
 		h.Log.Debug("event type ignored", zap.String("event", e.Name), zap.String("bucket", e.Bucket))
+		return nil
+	}
+	if !h.Serves(e.Bucket) {
+		count("other_bucket")
+		metrics.Skips.WithLabelValues("other_bucket").Inc()
+		h.Log.Warn("event for a bucket this daemon does not serve acknowledged, not applied (check who may send to the queue, or S3CACHE_BUCKET)",
+			zap.String("event", e.Name), zap.String("bucket", e.Bucket))
 		return nil
 	}
 	if !h.Cached(e.Key) {

@@ -52,6 +52,7 @@ func newHandler(store *recordingStore) *Handler {
 	return &Handler{
 		Warmer:      &warmer.Warmer{S3: noS3{}, Store: store, MaxObjectBytes: 10},
 		Invalidator: &invalidator.Invalidator{Store: store},
+		Serves:      servedBy([]string{"b", "b2"}),
 		Cached:      func(key string) bool { return !strings.HasPrefix(key, "skip/") },
 		Log:         zap.NewNop(),
 	}
@@ -81,6 +82,8 @@ func TestHandler_Handle(t *testing.T) {
 		{"Ignored", marshal(t, s3event.Event{Kind: s3event.KindIgnored, Name: "ObjectTagging:Put", Bucket: "b", Key: "k", Size: -1}), "", nil},
 		{"Filtered", marshal(t, removed("skip/k", "01")), "", nil},
 		{"EveryRecord", marshal(t, removed("a", "01"), removed("skip/b", "02"), removed("c", "03")), "evict a 01,evict c 03", nil},
+		{"OtherBucketNotApplied", marshal(t, removed("a", "01"), s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: "someone-elses", Key: "a", Size: -1, Sequencer: "02"},
+			s3event.Event{Kind: s3event.KindRemoved, Name: "ObjectRemoved:Delete", Bucket: "b2", Key: "c", Size: -1, Sequencer: "03"}), "evict a 01,evict c 03", nil},
 		{"TooLargeByEventEvicts", marshal(t, s3event.Event{Kind: s3event.KindCreated, Name: "ObjectCreated:Put", Bucket: "b", Key: "big", Size: 11, Sequencer: "05"}), "evict big 05", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

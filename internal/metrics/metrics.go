@@ -11,7 +11,7 @@ var (
 	// Events counts decoded events by type (created, removed, test, ignored) and outcome.
 	Events = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_events_total",
-		Help: "S3 events processed, by event type (created, removed, test, ignored) and outcome (written, evicted, duplicate, too_large, gone, filtered, acknowledged, error).",
+		Help: "S3 events processed, by event type (created, removed, test, ignored) and outcome (written, evicted, duplicate, too_large, gone, filtered, other_bucket, acknowledged, error).",
 	}, []string{"type", "outcome"})
 
 	// Messages counts SQS messages by outcome.
@@ -35,7 +35,7 @@ var (
 	// Skips counts events that did not write an object body.
 	Skips = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_skips_total",
-		Help: "Events that did not cache an object, by reason (too_large, filtered: key outside S3CACHE_KEY_PREFIXES/SUFFIXES, stale: an equal or newer event was already applied).",
+		Help: "Events that did not cache an object, by reason (too_large, filtered: key outside S3CACHE_KEY_PREFIXES/SUFFIXES, other_bucket: a bucket this daemon does not serve, stale: an equal or newer event was already applied).",
 	}, []string{"reason"})
 
 	// FetchSeconds observes S3 GetObject latency, body included.
