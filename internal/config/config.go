@@ -172,6 +172,16 @@ func validateRedisURL(raw string, cluster bool) error {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return bad("scheme redis:// (plain) or rediss:// (TLS)")
 	}
+	// Off this machine, the network between the daemon and Redis is not to be trusted
+	// with the password or the data.
+	if !isLoopback(u.Hostname()) {
+		if v := u.Query().Get("skip_verify"); u.Scheme == "rediss" && v != "" && v != "false" {
+			return bad("TLS that verifies the server: remove skip_verify, and add the server's CA to the system roots or SSL_CERT_FILE if it is private (skip_verify is accepted for 127.0.0.1 only)")
+		}
+		if _, hasPassword := u.User.Password(); u.Scheme == "redis" && hasPassword {
+			return bad("rediss:// (TLS) when the URL carries a password to another host: over redis:// the password crosses the network in clear (ElastiCache: enable encryption in transit)")
+		}
+	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		n, err := strconv.Atoi(db)
 		if err != nil || n < 0 {
@@ -182,6 +192,15 @@ func validateRedisURL(raw string, cluster bool) error {
 		}
 	}
 	return nil
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // RequireQueue reports an error when S3CACHE_QUEUE_URL is missing.

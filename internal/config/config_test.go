@@ -63,6 +63,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"S3CACHE_REDIS_URL", "http://x:1", "redis:// (plain) or rediss:// (TLS)"},
 		{"S3CACHE_REDIS_URL", "redis://:s3cret@host:6379/x", ":xxxxx@host"},
 		{"S3CACHE_REDIS_CLUSTER", "maybe", "true or false"},
+		{"S3CACHE_REDIS_URL", "rediss://:p@redis.example:6379/0?skip_verify=true", "TLS that verifies the server"},
+		{"S3CACHE_REDIS_URL", "redis://:s3cret@10.0.0.5:6379/0", "rediss:// (TLS) when the URL carries a password"},
 		{"S3CACHE_LOG_LEVEL", "loud", "debug, info, warn or error"},
 		{"S3CACHE_LOG_FORMAT", "xml", "json or console"},
 		{"S3CACHE_HTTP_ADDR", "9180", "host:port"},
@@ -199,6 +201,21 @@ func TestBuckets(t *testing.T) {
 		}
 		if c.Serves("other") || c.Serves("") {
 			t.Errorf("S3CACHE_BUCKET=%q serves a bucket it does not name", tc.value)
+		}
+	}
+}
+
+// TestLoad_LoopbackRedisMayBeLax: on this machine a password over plain redis:// and TLS
+// without verification are allowed (the sandbox, tests, a local stunnel).
+func TestLoad_LoopbackRedisMayBeLax(t *testing.T) {
+	for _, u := range []string{
+		"redis://:p@127.0.0.1:6379/0", "redis://:p@localhost:6379/0", "redis://:p@[::1]:6379/0",
+		"rediss://:p@127.0.0.1:6380/0?skip_verify=true", "rediss://:p@redis.example:6380/0?skip_verify=false",
+		"redis://redis.example:6379/0",
+	} {
+		t.Setenv("S3CACHE_REDIS_URL", u)
+		if _, err := Load(); err != nil {
+			t.Errorf("S3CACHE_REDIS_URL=%s: %v", u, err)
 		}
 	}
 }
