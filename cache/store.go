@@ -221,3 +221,37 @@ func objectFields(o Object) []any {
 	}
 	return f
 }
+
+// FillWarning returns why cache entries may fill Redis, or "" when they expire or Redis
+// may evict them. Entries without a TTL (S3CACHE_TTL=0) grow with the bucket: without
+// maxmemory until the host runs out of memory; under a volatile-* policy, which evicts
+// only keys that expire, or noeviction, until every write fails with OOM.
+func (s *Store) FillWarning(ctx context.Context) (string, error) {
+	if s.set.TTL > 0 {
+		return "", nil
+	}
+	info, err := s.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return "", fmt.Errorf("read Redis's maxmemory-policy (INFO memory): %w", err)
+	}
+	policy, limit := infoField(info, "maxmemory_policy"), infoField(info, "maxmemory")
+	const fix = "set S3CACHE_TTL (e.g. 24h), or give Redis a maxmemory and an allkeys-* policy (allkeys-lru)"
+	switch {
+	case limit == "0":
+		return "S3CACHE_TTL=0 and Redis has no maxmemory: entries never expire, so the cache grows with the bucket until the host runs out of memory; " + fix, nil
+	case policy == "noeviction" || strings.HasPrefix(policy, "volatile-"):
+		return fmt.Sprintf("S3CACHE_TTL=0 with maxmemory-policy %s: entries never expire and Redis will not evict them, so once it holds maxmemory (%s bytes) every write fails and events go to the dead-letter queue; %s",
+			policy, limit, fix), nil
+	}
+	return "", nil
+}
+
+// infoField returns a field of an INFO reply, "" when absent.
+func infoField(info, name string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -284,3 +284,42 @@ func TestStore_Pattern(t *testing.T) {
 		t.Errorf("Pattern: got %q, want %q", got, want)
 	}
 }
+
+// TestStore_FillWarning: entries without a TTL fill a Redis without maxmemory, or whose
+// policy evicts only expiring keys or nothing; with a TTL, or a policy that evicts any
+// key, they do not.
+func TestStore_FillWarning(t *testing.T) {
+	ctx := context.Background()
+	rdb := dial(t, cache.ClientOptions{URL: testenv.StartRedis(t).URL})
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cache.NewStore(rdb, cache.Settings{}).FillWarning(ctx); !strings.Contains(got, "no maxmemory") {
+		t.Errorf("TTL 0, maxmemory 0: warning %q, want one about no maxmemory", got)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1000000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ttl    time.Duration
+		policy string
+		warn   bool
+	}{
+		{0, "volatile-lru", true},
+		{0, "volatile-ttl", true},
+		{0, "noeviction", true},
+		{0, "allkeys-lru", false},
+		{time.Hour, "volatile-lru", false},
+	} {
+		if err := rdb.ConfigSet(ctx, "maxmemory-policy", c.policy).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cache.NewStore(rdb, cache.Settings{TTL: c.ttl}).FillWarning(ctx)
+		if err != nil {
+			t.Fatalf("TTL %v, %s: %v", c.ttl, c.policy, err)
+		}
+		if c.warn != (got != "") || c.warn && !strings.Contains(got, c.policy) || c.warn && !strings.Contains(got, "maxmemory (1000000 bytes)") {
+			t.Errorf("TTL %v, %s: warning %q, want one: %v", c.ttl, c.policy, got, c.warn)
+		}
+	}
+}

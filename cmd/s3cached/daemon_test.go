@@ -593,3 +593,16 @@ func TestDaemon_UntrustedMessages(t *testing.T) {
 		t.Errorf("other_bucket skips %v, want 1", n)
 	}
 }
+
+// TestDaemon_WarnsWhenRedisWillFill: entries without a TTL in a Redis without
+// maxmemory grow until the host runs out of memory; the daemon says so at start, and
+// not when entries expire.
+func TestDaemon_WarnsWhenRedisWillFill(t *testing.T) {
+	h := newHarness(t)
+	if d := h.startDaemon("S3CACHE_TTL=0"); !strings.Contains(d.LogTail(200), "REDIS WILL FILL UP: S3CACHE_TTL=0 and Redis has no maxmemory") {
+		t.Errorf("S3CACHE_TTL=0 started without the warning:\n%s", d.LogTail(30))
+	}
+	if d := h.startDaemon("S3CACHE_TTL=1h"); strings.Contains(d.LogTail(200), "REDIS WILL FILL UP") {
+		t.Errorf("S3CACHE_TTL=1h started with the warning:\n%s", d.LogTail(30))
+	}
+}

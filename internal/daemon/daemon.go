@@ -150,6 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	d.warnIfRedisFills(ctx)
 	if err := d.consumer.Start(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
@@ -190,6 +191,22 @@ func (d *Daemon) waitForDependencies(ctx context.Context) error {
 		delay = min(2*delay, 30*time.Second)
 	}
 	return nil
+}
+
+// warnIfRedisFills logs, at start, settings under which the cache fills Redis until
+// every write fails: a misconfiguration that otherwise shows only weeks later.
+func (d *Daemon) warnIfRedisFills(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	warning, err := d.store.FillWarning(ctx)
+	if err != nil {
+		// An ACL may deny INFO; the cache works regardless.
+		d.log.Info("could not check Redis's eviction policy against S3CACHE_TTL", zap.Error(err))
+		return
+	}
+	if warning != "" {
+		d.log.Warn("REDIS WILL FILL UP: " + warning)
+	}
 }
 
 // queueMissing reports whether err says the queue does not exist or its URL is not a
