@@ -9,8 +9,11 @@
 # Installs
 #   /usr/local/bin/s3cached, /usr/local/bin/s3cache
 #   /etc/systemd/system/s3cached.service
-#   /etc/s3cache/s3cached.env          from s3cached.env.example, only if absent (mode 0640)
+#   /etc/s3cache/s3cached.env          from s3cached.env.example, only if absent; an existing
+#                                      one is kept and set to root:root, mode 0640
 #   /etc/s3cache/s3cached.env.example  always refreshed, for reference
+# It builds as the owner of the source tree (never as root for another user's tree) and
+# installs as root.
 # Then (not with DESTDIR, and only when systemd runs): daemon-reload, enable, and start (or
 # restart, to pick up a new binary) once s3cached.env names a queue and has no placeholder.
 # Running it again is safe: it upgrades the binaries and the unit and keeps s3cached.env.
@@ -21,7 +24,7 @@ set -euo pipefail
 destdir="${DESTDIR:-}"
 bin_dir=""
 
-usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -61,9 +64,26 @@ else
 			die "go not found (sudo resets PATH: try sudo env PATH=\"\$PATH\" $0, or build first and pass --bin-dir)"
 		fi
 	fi
-	version="${VERSION:-$(git -C "$root" -c safe.directory="$root" describe --tags --always --dirty 2>/dev/null || echo dev)}"
-	echo "install.sh: building s3cache $version"
-	(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/" ./cmd/...)
+	go="$(command -v "$go")"
+	# Root never runs git or go in a tree another user controls: its hooks, git config
+	# (core.fsmonitor) and go.mod would run with root's rights. The tree's owner builds it;
+	# root only installs the result.
+	builder="$(stat -c %U "$root")"
+	as_builder() { "$@"; }
+	if [[ "$(id -u)" -eq 0 && "$builder" != root ]]; then
+		home="$(getent passwd "$builder" | cut -d: -f6)"
+		if ! runuser -u "$builder" -- test -w "$home" 2>/dev/null; then
+			# A system user (nobody) has no home; Go needs one for its caches.
+			home="$tmp/home"
+			install -d -o "$builder" -m 0700 "$home"
+		fi
+		# Root's own Go directories (sudo -E) are not the builder's to write.
+		as_builder() { runuser -u "$builder" -- env -u GOPATH -u GOCACHE -u GOMODCACHE HOME="$home" "$@"; }
+		chown "$builder" "$tmp"
+	fi
+	version="${VERSION:-$(cd "$root" && as_builder git describe --tags --always --dirty 2>/dev/null || echo dev)}"
+	echo "install.sh: building s3cache $version as $builder"
+	(cd "$root" && as_builder env CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/" ./cmd/...)
 fi
 [[ -f "$tmp/s3cached" ]] || die "no s3cached binary to install"
 [[ -f "$tmp/s3cache" ]] || echo "install.sh: no s3cache binary (the CLI); installing s3cached only" >&2
@@ -85,7 +105,12 @@ env_file="$destdir/etc/s3cache/s3cached.env"
 install -d -m 0750 "$destdir/etc/s3cache"
 install -m 0644 "$here/s3cached.env.example" "$destdir/etc/s3cache/s3cached.env.example"
 if [[ -e "$env_file" ]]; then
-	echo "install.sh: kept $env_file"
+	# The file holds the Redis URL: whatever mode an editor or a copy left it with, only
+	# root may change it and only root and the service's group may read it.
+	chmod 0640 "$env_file"
+	[[ "$(id -u)" -ne 0 ]] || chown root:root "$env_file" "$destdir/etc/s3cache"
+	chmod 0750 "$destdir/etc/s3cache"
+	echo "install.sh: kept $env_file (owner root:root, mode 0640)"
 else
 	install -m 0640 "$here/s3cached.env.example" "$env_file"
 	echo "install.sh: installed $env_file from the example: fill it in"

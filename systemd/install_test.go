@@ -2,11 +2,13 @@ package systemd_test
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/s3cache/s3cache/systemd"
@@ -72,10 +74,20 @@ func TestInstall_Destdir(t *testing.T) {
 		t.Errorf("install.sh with DESTDIR talked about systemctl:\n%s", out)
 	}
 
-	// Second run: idempotent, keeps the edited env file.
+	// Second run: idempotent, keeps the edited env file but not the mode and owner an
+	// editor or a copy gave it.
 	edited := "AWS_REGION=eu-west-1\nS3CACHE_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q\n"
 	if err := os.WriteFile(envFile, []byte(edited), 0o640); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.Chmod(envFile, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if err := os.Chown(envFile, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out, err = runScript(t, "install.sh", env, "--bin-dir", bin)
 	if err != nil {
@@ -85,13 +97,23 @@ func TestInstall_Destdir(t *testing.T) {
 		t.Errorf("second run: want a note that the env file was kept:\n%s", out)
 	}
 	wantFile(t, envFile, 0o640, edited)
+	if fi, err := os.Stat(envFile); root && (err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 || fi.Sys().(*syscall.Stat_t).Gid != 0) {
+		t.Errorf("%s: want it owned by root:root again (%v)", envFile, err)
+	}
 	wantFile(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"), 0o644, systemd.Unit)
 	v, err := exec.Command(filepath.Join(dest, "usr/local/bin/s3cached"), "--version").Output()
 	if err != nil || !strings.Contains(string(v), "v0.0.0-systemd-test") {
 		t.Errorf("installed s3cached --version: %q, %v", v, err)
 	}
 
-	// uninstall.sh keeps the configuration unless --purge; twice is fine.
+	// uninstall.sh keeps the configuration, drop-ins included, unless --purge; twice is fine.
+	dropin := filepath.Join(dest, "etc/systemd/system/s3cached.service.d/override.conf")
+	if err := os.MkdirAll(filepath.Dir(dropin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dropin, []byte("[Service]\nEnvironment=S3CACHE_REDIS_URL=rediss://:secret@r:6379/0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		out, err = runScript(t, "uninstall.sh", env)
 		if err != nil {
@@ -101,12 +123,14 @@ func TestInstall_Destdir(t *testing.T) {
 		wantAbsent(t, filepath.Join(dest, "usr/local/bin/s3cache"))
 		wantAbsent(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"))
 		wantFile(t, envFile, 0o640, edited)
+		wantFile(t, dropin, 0o644, "")
 	}
 	out, err = runScript(t, "uninstall.sh", env, "--purge")
 	if err != nil {
 		t.Fatalf("uninstall.sh --purge: %v\n%s", err, out)
 	}
 	wantAbsent(t, filepath.Join(dest, "etc/s3cache"))
+	wantAbsent(t, filepath.Dir(dropin))
 }
 
 // TestInstall_Builds runs install.sh's own build (go build ./cmd/...) into a scratch root
@@ -141,6 +165,81 @@ func TestInstall_Builds(t *testing.T) {
 		if err != nil || !strings.Contains(string(info), "CGO_ENABLED=0") {
 			t.Errorf("%s: want a static build (CGO_ENABLED=0); go version -m says:\n%s", cmd, info)
 		}
+	}
+}
+
+// TestInstall_BuildsAsTheTreeOwner: run as root on a tree another user owns, install.sh
+// builds as that user (root never runs git or go there) and installs the result.
+func TestInstall_BuildsAsTheTreeOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every command from a cold cache; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the tree to another user (CI runs as root)")
+	}
+	const nobody = 65534
+	// A copy of the tracked files, owned by nobody, in directories nobody can reach.
+	base, err := os.MkdirTemp("", "s3cache-install-owner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(base, "src")
+	files, err := exec.Command("git", "-C", "..", "ls-files", "-z").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	for _, f := range strings.Split(strings.TrimRight(string(files), "\x00"), "\x00") {
+		b, err := os.ReadFile(filepath.Join("..", f))
+		if err != nil {
+			continue // deleted in the work tree
+		}
+		if err := os.MkdirAll(filepath.Join(src, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("chown", "-R", fmt.Sprint(nobody), src).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	// The modules, from this machine's cache, served to the builder as a file proxy.
+	modcache, err := exec.Command(goTool(), "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := filepath.Join(base, "proxy")
+	if out, err := exec.Command("cp", "-r", filepath.Join(strings.TrimSpace(string(modcache)), "cache", "download"), proxy).CombinedOutput(); err != nil {
+		t.Fatalf("copy the module cache: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "a+rX", proxy).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+
+	dest := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(src, "systemd/install.sh"))
+	cmd.Env = append(os.Environ(), "DESTDIR="+dest, "VERSION=v1.2.3-owner", "GOPROXY=file://"+proxy, "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "as nobody") {
+		t.Errorf("install.sh did not say it built as the tree's owner, nobody:\n%s", out)
+	}
+	bin := filepath.Join(dest, "usr/local/bin/s3cached")
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 {
+		t.Errorf("%s is owned by uid %d, want root", bin, st.Uid)
+	}
+	if v, err := exec.Command(bin, "--version").Output(); err != nil || !strings.Contains(string(v), "v1.2.3-owner") {
+		t.Errorf("s3cached --version: %q, %v", v, err)
 	}
 }
 

@@ -3,6 +3,7 @@
 #
 #   sudo systemd/uninstall.sh            stop and disable s3cached, remove binaries and unit
 #   sudo systemd/uninstall.sh --purge    also remove /etc/s3cache (the env file has the token)
+#                                        and the unit's drop-ins (s3cached.service.d/)
 #   DESTDIR=/tmp/stage systemd/uninstall.sh   remove the staged files; systemctl is not called
 #
 # Running it again is safe.
@@ -16,7 +17,7 @@ die() { echo "uninstall.sh: $*" >&2; exit 1; }
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--purge) purge=true; shift ;;
-	-h | --help) sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
@@ -43,9 +44,13 @@ if $systemd_running; then
 	systemctl daemon-reload
 fi
 
+dropins="$destdir/etc/systemd/system/s3cached.service.d"
 if $purge; then
-	rm -rf "$destdir/etc/s3cache"
-	echo "uninstall.sh: removed $destdir/etc/s3cache"
-elif [[ -d "$destdir/etc/s3cache" ]]; then
-	echo "uninstall.sh: kept $destdir/etc/s3cache (--purge removes it)"
+	# Drop-ins (systemctl edit s3cached) are configuration too, and may hold secrets.
+	rm -rf "$destdir/etc/s3cache" "$dropins"
+	echo "uninstall.sh: removed $destdir/etc/s3cache and $dropins"
+else
+	for kept in "$destdir/etc/s3cache" "$dropins"; do
+		[[ ! -d "$kept" ]] || echo "uninstall.sh: kept $kept (--purge removes it)"
+	done
 fi
