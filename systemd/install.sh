@@ -12,6 +12,8 @@
 #   /etc/s3cache/s3cached.env          from s3cached.env.example, only if absent; an existing
 #                                      one is kept and set to root:root, mode 0640
 #   /etc/s3cache/s3cached.env.example  always refreshed, for reference
+#   /etc/s3cache/redis-password        empty, only if absent (root:root, mode 0600): the
+#                                      Redis password, handed to s3cached as a credential
 # It builds as the owner of the source tree (never as root for another user's tree) and
 # installs as root.
 # Then (not with DESTDIR, and only when systemd runs): daemon-reload, enable, and start (or
@@ -24,7 +26,7 @@ set -euo pipefail
 destdir="${DESTDIR:-}"
 bin_dir=""
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [[ $# -gt 0 ]]; do
@@ -114,6 +116,17 @@ if [[ -e "$env_file" ]]; then
 else
 	install -m 0640 "$here/s3cached.env.example" "$env_file"
 	echo "install.sh: installed $env_file from the example: fill it in"
+fi
+
+# The Redis password, which the unit hands to s3cached as a credential. Empty: the URL has
+# it, or Redis needs none.
+password_file="$destdir/etc/s3cache/redis-password"
+if [[ -e "$password_file" ]]; then
+	chmod 0600 "$password_file"
+	[[ "$(id -u)" -ne 0 ]] || chown root:root "$password_file"
+else
+	install -m 0600 /dev/null "$password_file"
+	echo "install.sh: installed an empty $password_file (put the Redis password there, or leave it empty)"
 fi
 
 # ---- service ----------------------------------------------------------------------------

@@ -67,6 +67,11 @@ func TestInstall_Destdir(t *testing.T) {
 	wantFile(t, filepath.Join(dest, "etc/systemd/system/s3cached.service"), 0o644, systemd.Unit)
 	wantFile(t, envFile, 0o640, systemd.EnvExample)
 	wantFile(t, filepath.Join(dest, "etc/s3cache/s3cached.env.example"), 0o644, systemd.EnvExample)
+	passwordFile := filepath.Join(dest, "etc/s3cache/redis-password")
+	wantFile(t, passwordFile, 0o600, "")
+	if b, err := os.ReadFile(passwordFile); err != nil || len(b) != 0 {
+		t.Errorf("%s: %q, %v; want an empty file", passwordFile, b, err)
+	}
 	if fi, err := os.Stat(filepath.Join(dest, "etc/s3cache")); err != nil || fi.Mode().Perm() != 0o750 {
 		t.Errorf("etc/s3cache: got %v %v, want a directory with mode 0750", fi.Mode(), err)
 	}
@@ -83,6 +88,9 @@ func TestInstall_Destdir(t *testing.T) {
 	if err := os.Chmod(envFile, 0o666); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(passwordFile, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	root := os.Geteuid() == 0
 	if root {
 		if err := os.Chown(envFile, 65534, 65534); err != nil {
@@ -97,6 +105,7 @@ func TestInstall_Destdir(t *testing.T) {
 		t.Errorf("second run: want a note that the env file was kept:\n%s", out)
 	}
 	wantFile(t, envFile, 0o640, edited)
+	wantFile(t, passwordFile, 0o600, "s3cret\n")
 	if fi, err := os.Stat(envFile); root && (err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 || fi.Sys().(*syscall.Stat_t).Gid != 0) {
 		t.Errorf("%s: want it owned by root:root again (%v)", envFile, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,24 +27,25 @@ const Prefix = "S3CACHE"
 // S3CACHE_QUEUE_URL). No field has an envconfig:"…" tag on purpose: with one, envconfig
 // also reads the unprefixed name (TTL, BUCKET, WORKERS…) when the S3CACHE_ one is unset.
 type Config struct {
-	QueueURL         string        `split_words:"true"`
-	Bucket           string        `split_words:"true"`
-	RedisURL         string        `split_words:"true"`
-	RedisCluster     bool          `split_words:"true"`
-	KeyPrefix        string        `split_words:"true"`
-	TTL              time.Duration `split_words:"true"`
-	TTLJitter        float64       `split_words:"true"`
-	TombstoneTTL     time.Duration `split_words:"true"`
-	MaxObjectBytes   int64         `split_words:"true"`
-	MaxInflightBytes int64         `split_words:"true"`
-	KeyPrefixes      []string      `split_words:"true"`
-	KeySuffixes      []string      `split_words:"true"`
-	Workers          int           `split_words:"true"`
-	HTTPAddr         string        `split_words:"true"`
-	LogLevel         string        `split_words:"true"`
-	LogFormat        string        `split_words:"true"`
-	ShutdownTimeout  time.Duration `split_words:"true"`
-	S3PathStyle      bool          `split_words:"true"`
+	QueueURL          string        `split_words:"true"`
+	Bucket            string        `split_words:"true"`
+	RedisURL          string        `split_words:"true"`
+	RedisPasswordFile string        `split_words:"true"`
+	RedisCluster      bool          `split_words:"true"`
+	KeyPrefix         string        `split_words:"true"`
+	TTL               time.Duration `split_words:"true"`
+	TTLJitter         float64       `split_words:"true"`
+	TombstoneTTL      time.Duration `split_words:"true"`
+	MaxObjectBytes    int64         `split_words:"true"`
+	MaxInflightBytes  int64         `split_words:"true"`
+	KeyPrefixes       []string      `split_words:"true"`
+	KeySuffixes       []string      `split_words:"true"`
+	Workers           int           `split_words:"true"`
+	HTTPAddr          string        `split_words:"true"`
+	LogLevel          string        `split_words:"true"`
+	LogFormat         string        `split_words:"true"`
+	ShutdownTimeout   time.Duration `split_words:"true"`
+	S3PathStyle       bool          `split_words:"true"`
 }
 
 // Limits on values; Redis refuses arguments over 512 MiB.
@@ -95,10 +97,54 @@ func Load() (Config, error) {
 	}
 	c.KeyPrefixes = cleanList(c.KeyPrefixes)
 	c.KeySuffixes = cleanList(c.KeySuffixes)
+	if err := c.readRedisPassword(); err != nil {
+		return Config{}, err
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// readRedisPassword puts the password of S3CACHE_REDIS_PASSWORD_FILE into RedisURL, so
+// that the password need not be in the environment, which other processes of the same
+// user and every child can read (systemd hands the file over with LoadCredential=). An
+// empty file means no password: the unit always names one.
+func (c *Config) readRedisPassword() error {
+	if c.RedisPasswordFile == "" {
+		return nil
+	}
+	bad := func(allowed string) error {
+		return &Error{Var: name("REDIS_PASSWORD_FILE"), Value: c.RedisPasswordFile, Allowed: allowed}
+	}
+	fi, err := os.Stat(c.RedisPasswordFile)
+	if err != nil {
+		return bad(fmt.Sprintf("a readable file holding the Redis password (%v)", err))
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return bad(fmt.Sprintf("a file other users cannot read or write: it is mode %04o; chmod 0600 it", fi.Mode().Perm()))
+	}
+	b, err := os.ReadFile(c.RedisPasswordFile)
+	if err != nil {
+		return bad(fmt.Sprintf("a readable file holding the Redis password (%v)", err))
+	}
+	password := strings.TrimRight(string(b), "\r\n")
+	if password == "" {
+		return nil
+	}
+	if strings.ContainsAny(password, "\r\n") {
+		return bad("one line: the password")
+	}
+	u, err := url.Parse(c.RedisURL)
+	if err != nil {
+		return nil // Validate reports the URL
+	}
+	if _, has := u.User.Password(); has {
+		return bad("unset, or S3CACHE_REDIS_URL without a password: give the password in one place")
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	c.RedisURL = u.String()
+	return nil
 }
 
 func describeType(typ string) string {
@@ -284,6 +330,7 @@ func (c Config) Fields() []zap.Field {
 		zap.String("queue_url", c.QueueURL),
 		zap.String("bucket", c.Bucket),
 		zap.String("redis_url", MaskURL(c.RedisURL)),
+		zap.String("redis_password_file", c.RedisPasswordFile),
 		zap.Bool("redis_cluster", c.RedisCluster),
 		zap.String("key_prefix", c.KeyPrefix),
 		zap.Duration("ttl", c.TTL),

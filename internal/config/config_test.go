@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +219,59 @@ func TestLoad_LoopbackRedisMayBeLax(t *testing.T) {
 		t.Setenv("S3CACHE_REDIS_URL", u)
 		if _, err := Load(); err != nil {
 			t.Errorf("S3CACHE_REDIS_URL=%s: %v", u, err)
+		}
+	}
+}
+
+// TestLoad_RedisPasswordFile: the password comes from a file (systemd's LoadCredential=)
+// into the URL, escaped; an empty file means none; a password in two places, a file
+// others may read, or a missing file is refused.
+func TestLoad_RedisPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("S3CACHE_REDIS_URL", "rediss://s3cache@redis.example:6379/0")
+	t.Setenv("S3CACHE_REDIS_PASSWORD_FILE", write("pw", "p@ss:w/rd&#\n", 0o600))
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(c.RedisURL)
+	if pw, _ := u.User.Password(); pw != "p@ss:w/rd&#" || u.User.Username() != "s3cache" || u.Host != "redis.example:6379" {
+		t.Errorf("RedisURL %s: want user s3cache with the file's password", MaskURL(c.RedisURL))
+	}
+	if strings.Contains(MaskURL(c.RedisURL), "w/rd") {
+		t.Errorf("MaskURL shows the password: %s", MaskURL(c.RedisURL))
+	}
+
+	t.Setenv("S3CACHE_REDIS_PASSWORD_FILE", write("empty", "", 0o600))
+	if c, err := Load(); err != nil || c.RedisURL != "rediss://s3cache@redis.example:6379/0" {
+		t.Errorf("empty file: %v, %s; want the URL as given", err, c.RedisURL)
+	}
+
+	for _, tc := range []struct{ url, file, want string }{
+		{"rediss://:inline@redis.example:6379/0", write("pw2", "x\n", 0o600), "give the password in one place"},
+		{"rediss://s3cache@redis.example:6379/0", write("open", "x\n", 0o644), "chmod 0600"},
+		{"rediss://s3cache@redis.example:6379/0", filepath.Join(dir, "missing"), "no such file"},
+		{"rediss://s3cache@redis.example:6379/0", write("lines", "a\nb\n", 0o600), "one line"},
+		{"redis://s3cache@redis.example:6379/0", write("pw3", "x\n", 0o600), "rediss:// (TLS) when the URL carries a password"},
+	} {
+		t.Setenv("S3CACHE_REDIS_URL", tc.url)
+		t.Setenv("S3CACHE_REDIS_PASSWORD_FILE", tc.file)
+		_, err := Load()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("URL %s, file %s: got %v, want an error saying %q", tc.url, filepath.Base(tc.file), err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "x\n") {
+			t.Errorf("the error shows the password: %v", err)
 		}
 	}
 }
