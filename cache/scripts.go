@@ -88,3 +88,15 @@ redis.call('HSET', KEYS[1], 'seq', '', unpack(ARGV, 2))
 if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return applied(replaced)
 `)
+
+// removeEntryScript removes KEYS[1] if it holds a hash: s3cache writes nothing else, so
+// a key of another type there (a string the AWS sample's scripts wrote, anything another
+// program put under the bucket's prefix) is not s3cache's to remove. TYPE and UNLINK run
+// in one script so that a value written between them is not removed with it.
+// KEYS[1] the Redis key. Answers 1 (removed), 0 (no such key) or -1 (another type, left).
+var removeEntryScript = redis.NewScript(`
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return 0 end
+if t ~= 'hash' then return -1 end
+return redis.call('UNLINK', KEYS[1])
+`)

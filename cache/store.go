@@ -85,6 +85,57 @@ func escapeGlob(s string) string {
 	return string(b)
 }
 
+// RemoveEntries removes those of keys (Redis keys, as a SCAN of Pattern returns them)
+// that hold an entry or a tombstone, which are hashes, and returns how many it removed
+// and the keys of another type that it left alone. Each key is checked and removed
+// atomically; the keys are sent in one pipeline, split by slot on a cluster.
+func (s *Store) RemoveEntries(ctx context.Context, keys []string) (removed int, others []string, err error) {
+	answers := make([]int64, len(keys))
+	todo := make([]int, len(keys))
+	for i := range todo {
+		todo[i] = i
+	}
+	// EVALSHA first; where a server has not loaded the script yet (NOSCRIPT), EVAL
+	// sends it, once more per key. A pipeline cannot do what Script.Run does per
+	// command, since its errors arrive only after Exec.
+	for _, eval := range []bool{false, true} {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(todo))
+		for j, i := range todo {
+			if eval {
+				cmds[j] = removeEntryScript.Eval(ctx, pipe, []string{keys[i]})
+			} else {
+				cmds[j] = removeEntryScript.EvalSha(ctx, pipe, []string{keys[i]})
+			}
+		}
+		_, _ = pipe.Exec(ctx) // each command's error is looked at below
+		var again []int
+		for j, i := range todo {
+			n, err := cmds[j].Int64()
+			switch {
+			case err == nil:
+				answers[i] = n
+			case !eval && redis.HasErrorPrefix(err, "NOSCRIPT"):
+				again = append(again, i)
+			default:
+				return 0, nil, fmt.Errorf("remove %s: %w", keys[i], err)
+			}
+		}
+		if todo = again; len(todo) == 0 {
+			break
+		}
+	}
+	for i, n := range answers {
+		switch n {
+		case 1:
+			removed++
+		case -1:
+			others = append(others, keys[i])
+		}
+	}
+	return removed, others, nil
+}
+
 // Client returns the underlying Redis client.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 

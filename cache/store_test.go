@@ -3,6 +3,8 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +323,69 @@ func TestStore_FillWarning(t *testing.T) {
 		if c.warn != (got != "") || c.warn && !strings.Contains(got, c.policy) || c.warn && !strings.Contains(got, "maxmemory (1000000 bytes)") {
 			t.Errorf("TTL %v, %s: warning %q, want one: %v", c.ttl, c.policy, got, c.warn)
 		}
+	}
+}
+
+// TestStore_RemoveEntries: entries and tombstones go; a string, a list and a set at
+// entry keys stay and are reported; a key that is not there counts as neither. The first
+// call finds the script unloaded (NOSCRIPT) on every server, the second loaded.
+func TestStore_RemoveEntries(t *testing.T) {
+	ctx := context.Background()
+	for name, url := range map[string]cache.ClientOptions{
+		"Standalone": {URL: testenv.StartRedis(t).URL},
+		"Cluster":    {URL: testenv.StartRedisCluster(t).URL, Cluster: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rdb := dial(t, url)
+			s := cache.NewStore(rdb, cache.Settings{KeyPrefix: "r:", TombstoneTTL: time.Minute})
+			var keys, foreign []string
+			for i := range 20 {
+				k := fmt.Sprintf("entry%d", i)
+				if _, err := s.Put(ctx, "b", k, "01", obj(k)); err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, s.Key("b", k))
+			}
+			if _, err := s.Evict(ctx, "b", "gone", "02"); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, s.Key("b", "gone"), s.Key("b", "never-there"))
+			for i, write := range []func(k string) error{
+				func(k string) error { return rdb.Set(ctx, k, "sample string", 0).Err() },
+				func(k string) error { return rdb.RPush(ctx, k, "a").Err() },
+				func(k string) error { return rdb.SAdd(ctx, k, "a").Err() },
+			} {
+				k := s.Key("b", fmt.Sprintf("foreign%d", i))
+				if err := write(k); err != nil {
+					t.Fatal(err)
+				}
+				foreign = append(foreign, k)
+			}
+			keys = append(keys, foreign...)
+			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+
+			removed, others, err := s.RemoveEntries(ctx, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if removed != 21 || strings.Join(others, ",") != strings.Join(foreign, ",") {
+				t.Errorf("RemoveEntries: got %d removed, others %q; want 21, %q", removed, others, foreign)
+			}
+			for _, k := range keys {
+				want := int64(0)
+				if slices.Contains(foreign, k) {
+					want = 1
+				}
+				if got := rdb.Exists(ctx, k).Val(); got != want {
+					t.Errorf("EXISTS %s after RemoveEntries: got %d, want %d", k, got, want)
+				}
+			}
+			removed, others, err = s.RemoveEntries(ctx, keys)
+			if err != nil || removed != 0 || len(others) != 3 {
+				t.Errorf("RemoveEntries again (script loaded): got %d removed, others %q, err %v; want 0, the 3 foreign keys", removed, others, err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,15 +57,41 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Run("Flush", func(t *testing.T) {
+		// Strings at bucket keys, on every master: not s3cache's entries, flush leaves
+		// them. Another bucket's entry is not this bucket's.
+		var foreign []string
+		for i := range 9 {
+			k := h.redisKey("legacy" + strconv.Itoa(i) + ".txt")
+			if err := h.rdb.Set(ctx, k, "sample string", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			foreign = append(foreign, k)
+		}
+		if err := h.rdb.HSet(ctx, "t:other-bucket:filename0.txt", "body", "b", "size", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
 		out := h.mustRun(t, "flush")
-		if !regexp.MustCompile(`^removed 30 keys of bucket s3cache-cli \(pattern "t:s3cache-cli:\*"\) from redis://127\.0\.0\.1:\d+ \(on 3 masters\)\n$`).MatchString(out) {
+		if !regexp.MustCompile(`^removed 30 keys of bucket s3cache-cli \(pattern "t:s3cache-cli:\*"\) from redis://127\.0\.0\.1:\d+ \(on 3 masters\)\n` +
+			`left 9 keys of another type alone \(e\.g\. t:s3cache-cli:legacy0\.txt\): they are not hashes, so not s3cache's entries; if they are disposable, remove them with redis-cli UNLINK\n$`).MatchString(out) {
 			t.Errorf("flush: got %q", out)
 		}
-		if k := h.bucketKeys(t); k != 0 {
-			t.Errorf("bucket keys after flush: got %d, want 0", k)
+		if k := h.bucketKeys(t); k != len(foreign) {
+			t.Errorf("bucket keys after flush: got %d, want %d (the strings)", k, len(foreign))
 		}
-		if h.rdb.Exists(ctx, "unrelated").Val() != 1 {
-			t.Error("flush removed a key that is not the bucket's")
+		for addr, k := range h.keysPerMaster(t) {
+			if k == 0 {
+				t.Errorf("master %s: no key left after flush; the strings were meant to be on every master", addr)
+			}
+		}
+		for _, k := range append(foreign, "unrelated", "t:other-bucket:filename0.txt") {
+			if h.rdb.Exists(ctx, k).Val() != 1 {
+				t.Errorf("flush removed %s, which is not this bucket's entry", k)
+			}
+		}
+		for _, k := range append(foreign, "t:other-bucket:filename0.txt") {
+			if err := h.rdb.Del(ctx, k).Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	t.Run("LazyLoadAndBackfill", func(t *testing.T) {
@@ -81,8 +108,10 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Run("FlushAll", func(t *testing.T) {
+		lazyBefore := lazyFreed(t, h.rdb)
 		out := h.mustRun(t, "flush", "--all", "--yes")
-		if !regexp.MustCompile(`^flushed the whole database of redis://127\.0\.0\.1:\d+: 31 keys removed \(on 3 masters\)\n$`).MatchString(out) {
+		if !regexp.MustCompile(`^flushing the whole database of redis://127\.0\.0\.1:\d+ \(on 3 masters\): 31 keys\n` +
+			`flushed: 31 keys removed \(FLUSHDB ASYNC: Redis frees the memory in the background\)\n$`).MatchString(out) {
 			t.Errorf("flush --all --yes: got %q", out)
 		}
 		for addr, k := range h.keysPerMaster(t) {
@@ -90,6 +119,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("master %s: %d keys after flush --all, want 0", addr, k)
 			}
 		}
+		waitLazyFreed(t, h.rdb, lazyBefore+31)
 	})
 }
 

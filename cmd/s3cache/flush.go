@@ -11,19 +11,27 @@ import (
 const flushUsage = `
 Usage: s3cache flush [--all --yes]
 
-Removes this bucket's entries from Redis: every key matching
-<S3CACHE_KEY_PREFIX><S3CACHE_BUCKET>:*, found with SCAN and removed with UNLINK, on
-every master of a cluster. Other keys in the database are left alone. The AWS sample's
-flush_redis.py flushed the whole database; that takes --all --yes here.
+Removes this bucket's entries from Redis: the keys matching
+<S3CACHE_KEY_PREFIX><S3CACHE_BUCKET>:* that are hashes (s3cache's entries and
+tombstones), found with SCAN and removed with UNLINK, on every master of a cluster;
+a script checks each key's type and removes it in one step.
+Keys of another type under that pattern (a string the AWS sample's scripts wrote,
+anything another program put there) are not s3cache's: flush leaves them alone and
+says how many it left. Other keys in the database are left alone too.
+
+The AWS sample's flush_redis.py flushed the whole database; that takes --all --yes
+here. It first prints the Redis URL (password masked) and how many keys the database
+holds (DBSIZE, summed over the masters), then runs FLUSHDB ASYNC on every master: the
+keys are gone at once, Redis frees their memory in the background.
 
 Example:
   S3CACHE_BUCKET=my-bucket s3cache flush
-  s3cache flush --all --yes     # FLUSHDB: every key of the database, on every master
+  s3cache flush --all --yes     # every key of the database, on every master
 `
 
 func runFlush(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("flush", flag.ContinueOnError)
-	all := fs.Bool("all", false, "flush the whole database (FLUSHDB), not only this bucket's keys; needs --yes")
+	all := fs.Bool("all", false, "flush the whole database (FLUSHDB ASYNC), not only this bucket's entries; needs --yes")
 	yes := fs.Bool("yes", false, "confirm --all")
 	if done, err := e.parseFlags(fs, flushUsage, args); done || err != nil {
 		return err
@@ -32,9 +40,9 @@ func runFlush(ctx context.Context, e *env, args []string) error {
 	case fs.NArg() > 0:
 		return usageErrorf("flush takes no arguments, got %q", fs.Args())
 	case *all && !*yes:
-		return usageErrorf("--all removes every key of the database, not only the bucket's: add --yes to confirm")
+		return usageErrorf("--all removes every key of the database of %s, not only the bucket's entries: add --yes to confirm (s3cache dbsize shows how many keys it holds)", e.redisName())
 	case *yes && !*all:
-		return usageErrorf("--yes confirms --all; without --all, flush removes only the bucket's keys and needs no confirmation")
+		return usageErrorf("--yes confirms --all; without --all, flush removes only the bucket's entries and needs no confirmation")
 	}
 	if *all {
 		return e.flushAll(ctx)
@@ -49,29 +57,38 @@ func runFlush(ctx context.Context, e *env, args []string) error {
 	}
 	rdb := store.Client()
 	pattern := store.Pattern(bucket)
-	var removed int64
+	// Of the keys left alone, only the count and one example are kept: there may be
+	// many.
+	var removed, others int
+	var example string
 	err = scanKeys(ctx, rdb, pattern, func(keys []string) error {
-		// One UNLINK per key: the keys of a batch may hash to different cluster slots.
-		pipe := rdb.Pipeline()
-		cmds := make([]*redis.IntCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.Unlink(ctx, k)
+		n, o, err := store.RemoveEntries(ctx, keys)
+		removed += n
+		others += len(o)
+		for _, k := range o {
+			if example == "" || k < example {
+				example = k
+			}
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("UNLINK: %w", err)
-		}
-		for _, c := range cmds {
-			removed += c.Val()
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "removed %s of bucket %s (pattern %q) from %s%s\n", plural(int(removed), "key"), bucket, pattern, e.redisName(), e.mastersNote(ctx, rdb))
+	fmt.Fprintf(e.stdout, "removed %s of bucket %s (pattern %q) from %s%s\n", plural(removed, "key"), bucket, pattern, e.redisName(), e.mastersNote(ctx, rdb))
+	if others > 0 {
+		eg, why := "", "it is not a hash, so not an s3cache entry; if it is disposable, remove it with redis-cli UNLINK"
+		if others > 1 {
+			eg, why = "e.g. ", "they are not hashes, so not s3cache's entries; if they are disposable, remove them with redis-cli UNLINK"
+		}
+		fmt.Fprintf(e.stdout, "left %s of another type alone (%s%s): %s\n", plural(others, "key"), eg, example, why)
+	}
 	return nil
 }
 
+// flushAll empties the database on every master. It names the server and the number
+// of keys first: with --yes nobody is asked, so the output is what tells the user, and
+// their logs, what was removed where.
 func (e *env) flushAll(ctx context.Context) error {
 	rdb, err := e.redis(ctx)
 	if err != nil {
@@ -81,16 +98,21 @@ func (e *env) flushAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	where := e.redisName() + e.mastersNote(ctx, rdb)
+	fmt.Fprintf(e.stdout, "flushing the whole database of %s: %s\n", where, plural(int(before), "key"))
+	// ASYNC: the keys leave the keyspace at once and the memory is freed by a
+	// background thread, so a large database does not block Redis (and every client
+	// of it) while it is freed.
 	err = forEachMaster(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
-		if err := node.FlushDB(ctx).Err(); err != nil {
-			return fmt.Errorf("FLUSHDB on %s: %w", node.Options().Addr, err)
+		if err := node.FlushDBAsync(ctx).Err(); err != nil {
+			return fmt.Errorf("FLUSHDB ASYNC on %s: %w (other masters may be flushed already: run the command again to flush the rest)", node.Options().Addr, err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "flushed the whole database of %s: %s removed%s\n", e.redisName(), plural(int(before), "key"), e.mastersNote(ctx, rdb))
+	fmt.Fprintf(e.stdout, "flushed: %s removed (FLUSHDB ASYNC: Redis frees the memory in the background)\n", plural(int(before), "key"))
 	return nil
 }
 
