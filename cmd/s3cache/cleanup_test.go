@@ -1,8 +1,25 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3cache/s3cache/internal/testenv"
 )
 
 func TestCleanup(t *testing.T) {
@@ -14,16 +31,47 @@ func TestCleanup(t *testing.T) {
 	for _, k := range keep {
 		h.s3.Put(t, h.bucket, k, []byte("keep me"))
 	}
+	// Someone's own object at one of load's names, without the mark. (Deleted first:
+	// gofakes3, unlike S3, keeps the metadata of the object a PUT replaces.)
+	h.s3.Delete(t, h.bucket, "demo/filename3.txt")
+	h.s3.Put(t, h.bucket, "demo/filename3.txt", []byte("someone's data"))
 	h.s3.Delete(t, h.bucket, "demo/filename5.txt") // already gone
+	const left = "left 1 object alone (no s3cache-load metadata: not uploaded by s3cache load, or by one older than the mark):\n" +
+		"  demo/filename3.txt\n" +
+		"delete it yourself (aws s3 rm) if it is disposable\n"
+
+	t.Run("DryRun", func(t *testing.T) {
+		out := h.mustRun(t, "cleanup", "--count", "12", "--prefix", "demo/", "--dry-run")
+		var names strings.Builder
+		for _, i := range []int{0, 1, 2, 4, 6, 7, 8, 9, 10, 11} {
+			fmt.Fprintf(&names, "  demo/filename%d.txt\n", i)
+		}
+		want := "dry run: would delete 10 objects (demo/filename0.txt … demo/filename11.txt) from s3://s3cache-cli; 1 was not there\n" +
+			names.String() + "would " + strings.Replace(left, "left", "leave", 1) + "nothing deleted (--dry-run)\n"
+		if out != want {
+			t.Errorf("cleanup --dry-run: got\n%s\nwant\n%s", out, want)
+		}
+		if n := h.proxy.deletes.Load(); n != 0 {
+			t.Errorf("DeleteObjects calls in a dry run: got %d, want 0", n)
+		}
+		for _, i := range []int{0, 3, 11} {
+			if k := objectName("demo/", i); !h.objectExists(t, k) {
+				t.Errorf("cleanup --dry-run deleted %s", k)
+			}
+		}
+	})
 
 	out := h.mustRun(t, "cleanup", "--count", "12", "--prefix", "demo/")
-	if want := "deleted 11 objects (demo/filename0.txt … demo/filename11.txt) from s3://s3cache-cli; 1 was not there\n"; out != want {
+	if want := "deleted 10 objects (demo/filename0.txt … demo/filename11.txt) from s3://s3cache-cli; 1 was not there\n" + left; out != want {
 		t.Errorf("cleanup: got %q, want %q", out, want)
 	}
 	for i := range 12 {
-		if k := objectName("demo/", i); h.objectExists(t, k) {
-			t.Errorf("%s still exists", k)
+		if k := objectName("demo/", i); h.objectExists(t, k) != (i == 3) {
+			t.Errorf("%s exists: %v, want %v", k, !(i == 3), i == 3)
 		}
+	}
+	if body, _ := h.s3.Get(t, h.bucket, "demo/filename3.txt"); string(body) != "someone's data" {
+		t.Errorf("demo/filename3.txt: got %q, want someone's data left as it was", body)
 	}
 	for _, k := range keep {
 		if !h.objectExists(t, k) {
@@ -31,8 +79,13 @@ func TestCleanup(t *testing.T) {
 		}
 	}
 	out = h.mustRun(t, "cleanup", "--count", "12", "--prefix", "demo/")
+	if want := "nothing to delete: none of demo/filename0.txt … demo/filename11.txt in s3://s3cache-cli carries load's mark\n" + left; out != want {
+		t.Errorf("second cleanup: got %q, want %q", out, want)
+	}
+	h.s3.Delete(t, h.bucket, "demo/filename3.txt")
+	out = h.mustRun(t, "cleanup", "--count", "12", "--prefix", "demo/")
 	if !regexp.MustCompile(`^nothing to delete: none of demo/filename0\.txt … demo/filename11\.txt is in s3://s3cache-cli\n$`).MatchString(out) {
-		t.Errorf("second cleanup: got %q", out)
+		t.Errorf("cleanup of an empty prefix: got %q", out)
 	}
 }
 
@@ -50,4 +103,104 @@ func TestCleanup_ManyBatches(t *testing.T) {
 	if n := h.proxy.deletes.Load(); n != 2 {
 		t.Errorf("DeleteObjects calls: got %d, want 2 (1000 keys at most each)", n)
 	}
+}
+
+// TestCleanup_ReplacedBeforeDelete: an object replaced between cleanup's check of its
+// mark and the delete stays, because the delete names the ETag that was checked (S3's
+// conditional DeleteObjects, which conditionalS3 adds in front of gofakes3).
+func TestCleanup_ReplacedBeforeDelete(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, standalone)
+	h.mustRun(t, "load", "--count", "4")
+	c := conditionalS3(t, h, func() {
+		// Another program writes its own filename1.txt while cleanup runs.
+		_, err := h.s3.Client.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String(h.bucket), Key: aws.String("filename1.txt"), Body: strings.NewReader("someone's data")})
+		if err != nil {
+			t.Errorf("replace filename1.txt: %v", err)
+		}
+	})
+	hc := *h
+	hc.awsCfg = testenv.AWSConfig(c.URL)
+	out := hc.mustRun(t, "cleanup", "--count", "4")
+	if want := "deleted 3 objects (filename0.txt … filename3.txt) from s3://s3cache-cli\n" +
+		"left 1 object alone (replaced between check and delete):\n  filename1.txt\n" +
+		"delete it yourself (aws s3 rm) if it is disposable\n"; out != want {
+		t.Errorf("cleanup: got %q, want %q", out, want)
+	}
+	if got := c.etags(); got != 4 {
+		t.Errorf("objects deleted with an ETag condition: got %d, want 4", got)
+	}
+	if body, _ := h.s3.Get(t, h.bucket, "filename1.txt"); string(body) != "someone's data" {
+		t.Errorf("filename1.txt: got %q, want the replacement left as it is", body)
+	}
+	for _, k := range []string{"filename0.txt", "filename2.txt", "filename3.txt"} {
+		if h.objectExists(t, k) {
+			t.Errorf("%s not deleted", k)
+		}
+	}
+}
+
+// conditionalServer is an S3 endpoint in front of a harness's proxy that serves
+// DeleteObjects itself, with the ETag condition per object that Amazon S3 applies and
+// gofakes3 ignores: an object whose ETag differs is not deleted and gets a
+// PreconditionFailed error. It runs beforeDelete once, before the first DeleteObjects.
+type conditionalServer struct {
+	*httptest.Server
+	mu        sync.Mutex
+	withETags int // objects named with an ETag, over all DeleteObjects calls
+}
+
+func (c *conditionalServer) etags() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.withETags
+}
+
+func conditionalS3(t *testing.T, h *harness, beforeDelete func()) *conditionalServer {
+	u, err := url.Parse(h.proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(u)
+	var once sync.Once
+	c := &conditionalServer{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !r.URL.Query().Has("delete") {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		once.Do(beforeDelete)
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			Objects []struct{ Key, ETag string } `xml:"Object"`
+		}
+		if err := xml.Unmarshal(body, &req); err != nil {
+			t.Errorf("DeleteObjects body %q: %v", body, err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var resp bytes.Buffer
+		resp.WriteString(`<?xml version="1.0" encoding="UTF-8"?><DeleteResult>`)
+		for _, o := range req.Objects {
+			if o.ETag != "" {
+				c.mu.Lock()
+				c.withETags++
+				c.mu.Unlock()
+			}
+			obj, err := h.s3.Backend.HeadObject(h.bucket, o.Key)
+			if err == nil && o.ETag != "" && o.ETag != `"`+hex.EncodeToString(obj.Hash)+`"` {
+				fmt.Fprintf(&resp, "<Error><Key>%s</Key><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>", o.Key)
+				continue
+			}
+			if _, err := h.s3.Backend.DeleteObject(h.bucket, o.Key); err != nil {
+				t.Errorf("delete %s: %v", o.Key, err)
+			}
+		}
+		resp.WriteString("</DeleteResult>")
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write(resp.Bytes())
+	}))
+	t.Cleanup(c.Close)
+	return c
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -26,6 +29,13 @@ Usage: s3cache load [flags]
 Uploads --count generated objects to S3CACHE_BUCKET as <prefix>filename<i>.txt with
 the AWS sample's body "some generated data for filename<i>" (repeated to --size bytes
 when --size is set).
+
+Every object gets the user metadata s3cache-load: 1 (x-amz-meta-s3cache-load), the
+mark that s3cache cleanup looks for. load replaces an object of the same name only if
+it carries the mark: when any of the names is taken by an object without it (someone's
+own filename<i>.txt), load uploads nothing and says which; choose another --prefix.
+The writes are conditional (If-None-Match, If-Match), so an object written between the
+check and the upload is not overwritten either.
 
 With s3cached running, --wait waits until the daemon has cached every object (its
 etag, or body, in Redis equals what was uploaded) and reports the upload→cache lag.
@@ -76,6 +86,23 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Check every name before uploading any, so that a refusal leaves nothing behind.
+	found, err := e.findGenerated(ctx, s3c, bucket, *prefix, *count, *concurrency)
+	if err != nil {
+		return err
+	}
+	etags := map[string]string{} // of the marked objects load may replace
+	var unmarked []string
+	for _, g := range found {
+		if g.marked {
+			etags[g.key] = g.etag
+		} else {
+			unmarked = append(unmarked, g.key)
+		}
+	}
+	if len(unmarked) > 0 {
+		return refuseUnmarked(bucket, unmarked, false)
+	}
 	var store *cache.Store
 	if *wait || *direct {
 		if store, err = e.cache(ctx); err != nil {
@@ -107,7 +134,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		for i := range objects {
 			ug.Go(func() error {
 				o := &objects[i]
-				if err := upload(uctx, s3c, bucket, o); err != nil {
+				if err := upload(uctx, s3c, bucket, o, etags[o.name]); err != nil {
 					return err
 				}
 				bar.add(1)
@@ -181,20 +208,177 @@ func sampleBody(i, size int) []byte {
 	return bytes.Repeat([]byte(text), size/len(text)+1)[:size]
 }
 
-func upload(ctx context.Context, s3c *s3.Client, bucket string, o *loadObject) error {
-	out, err := s3c.PutObject(ctx, &s3.PutObjectInput{
+// loadMarkKey and loadMarkValue are the user metadata that load gives every object it
+// uploads (x-amz-meta-s3cache-load: 1). A bucket may hold someone's own
+// filename<i>.txt: cleanup deletes only objects that carry the mark, and load replaces
+// only those.
+const (
+	loadMarkKey   = "s3cache-load"
+	loadMarkValue = "1"
+)
+
+// hasLoadMark reports whether an object's user metadata, as the SDK returns it (keys
+// lower-cased, without x-amz-meta-), carries load's mark.
+func hasLoadMark(meta map[string]string) bool {
+	return meta[loadMarkKey] == loadMarkValue
+}
+
+// putAttempts bounds how often upload retries when the object changed between its
+// check and its write.
+const putAttempts = 3
+
+// upload puts o, with load's mark, where etag says what is there: "" no object, else
+// the ETag of a marked object that it may replace. The write is conditional on that
+// (If-None-Match: *, or If-Match: etag), so an object written since the check is never
+// overwritten unseen: upload reads it again, and retries over it if it carries the mark
+// or refuses if it does not.
+func upload(ctx context.Context, s3c *s3.Client, bucket string, o *loadObject, etag string) error {
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(bucket),
 		Key:           aws.String(o.name),
-		Body:          bytes.NewReader(o.body),
 		ContentLength: aws.Int64(int64(len(o.body))),
 		ContentType:   aws.String(contentType),
-	})
-	if err != nil {
-		return fmt.Errorf("put object s3://%s/%s: %w", bucket, o.name, err)
+		Metadata:      map[string]string{loadMarkKey: loadMarkValue},
 	}
-	o.uploadedAt = time.Now()
-	o.etag = strings.Trim(aws.ToString(out.ETag), `"`)
-	return nil
+	for attempt := 1; ; attempt++ {
+		in.Body = bytes.NewReader(o.body)
+		in.IfNoneMatch, in.IfMatch = nil, nil
+		if etag == "" {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			in.IfMatch = aws.String(etag)
+		}
+		out, err := s3c.PutObject(ctx, in)
+		if err == nil {
+			o.uploadedAt = time.Now()
+			o.etag = strings.Trim(aws.ToString(out.ETag), `"`)
+			return nil
+		}
+		if !conditionFailed(err) {
+			return fmt.Errorf("put object s3://%s/%s: %w", bucket, o.name, err)
+		}
+		if attempt == putAttempts {
+			return fmt.Errorf("put object s3://%s/%s: it changed between check and write %d times (%w): is another s3cache load writing the same names? Wait for it, or use another --prefix", bucket, o.name, attempt, err)
+		}
+		head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.name)})
+		var notFound *types.NotFound
+		switch {
+		case errors.As(err, &notFound):
+			etag = ""
+		case err != nil:
+			return fmt.Errorf("head object s3://%s/%s: %w", bucket, o.name, err)
+		case !hasLoadMark(head.Metadata):
+			return refuseUnmarked(bucket, []string{o.name}, true)
+		default:
+			etag = aws.ToString(head.ETag)
+		}
+	}
+}
+
+// conditionFailed reports whether a conditional write failed because the object is not
+// as expected: 412, or 409 when a concurrent write to the key won.
+func conditionFailed(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return true
+	}
+	return false
+}
+
+// refuseUnmarked is load's error for objects at its names that it did not upload.
+// during says the upload had begun: objects written before may be in the bucket.
+func refuseUnmarked(bucket string, keys []string, during bool) error {
+	names := make([]string, 0, 3)
+	for _, k := range keys[:min(3, len(keys))] {
+		names = append(names, "s3://"+bucket+"/"+k)
+	}
+	list := strings.Join(names, ", ")
+	if n := len(keys) - len(names); n > 0 {
+		list += fmt.Sprintf(" and %d more", n)
+	}
+	what, them, are := "exists", "it", "is"
+	if len(keys) > 1 {
+		what, them, are = "exist", "them", "are"
+	}
+	hint := fmt.Sprintf("choose another --prefix (e.g. --prefix load/), or delete %s yourself if %s %s disposable (an s3cache load older than the mark uploaded objects without it)", them, them, are)
+	if during {
+		return fmt.Errorf("%s was written by someone else while load ran and has no %s metadata: load does not overwrite it and stopped (the objects it uploaded carry the mark; s3cache cleanup with the same --count and --prefix deletes them); %s", list, loadMarkKey, hint)
+	}
+	return fmt.Errorf("%s %s without s3cache load's mark (%s metadata): load does not overwrite what it did not upload, and uploaded nothing; %s", list, what, loadMarkKey, hint)
+}
+
+func hasKey(m map[string]int, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// generated is an object of the bucket with one of the names load gives.
+type generated struct {
+	key    string
+	etag   string // as S3 returns it, quoted: what If-Match and a conditional delete take
+	marked bool   // carries load's mark
+}
+
+// findGenerated returns the objects of bucket that have the names load gives its first
+// count objects under prefix, in load's order, each with whether it carries the mark:
+// one listing of <prefix>filename*, then a HeadObject of each match, concurrency at a
+// time. An object deleted between the two is left out.
+func (e *env) findGenerated(ctx context.Context, s3c *s3.Client, bucket, prefix string, count, concurrency int) ([]generated, error) {
+	index := make(map[string]int, count)
+	for i := range count {
+		index[objectName(prefix, i)] = i
+	}
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "filename")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, explainS3(fmt.Errorf("list s3://%s/%sfilename*: %w", bucket, prefix, err), bucket)
+		}
+		for _, o := range page.Contents {
+			if k := aws.ToString(o.Key); hasKey(index, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return index[a] - index[b] })
+
+	out := make([]generated, len(keys))
+	found := make([]bool, len(keys))
+	bar := e.newProgress(int64(len(keys)), "checking")
+	defer bar.done()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	for i, k := range keys {
+		g.Go(func() error {
+			head, err := s3c.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+			var notFound *types.NotFound
+			switch {
+			case errors.As(err, &notFound):
+			case err != nil:
+				return explainS3(fmt.Errorf("head object s3://%s/%s: %w", bucket, k, err), bucket)
+			default:
+				out[i] = generated{key: k, etag: aws.ToString(head.ETag), marked: hasLoadMark(head.Metadata)}
+				found[i] = true
+			}
+			bar.add(1)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for i, o := range out {
+		if found[i] {
+			kept = append(kept, o)
+		}
+	}
+	return kept, nil
 }
 
 func sizeRange(objects []loadObject) string {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/s3cache/s3cache/internal/testenv"
 )
 
@@ -140,5 +143,94 @@ func TestLoad_WaitWithoutDaemonTimesOut(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("load --wait --timeout 500ms took %v", d)
+	}
+}
+
+// TestLoad_RefusesUnmarked: load uploads nothing when one of its names holds an object
+// without its mark, and marks what it uploads.
+func TestLoad_RefusesUnmarked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, standalone)
+	for i := 1; i <= 4; i++ {
+		h.s3.Put(t, h.bucket, objectName("", i), []byte("someone's data"))
+	}
+	_, _, err := h.run(t, "load", "--count", "6")
+	const refused = " without s3cache load's mark (s3cache-load metadata): load does not overwrite what it did not upload, and uploaded nothing; choose another --prefix (e.g. --prefix load/)"
+	if want := "s3://s3cache-cli/filename1.txt, s3://s3cache-cli/filename2.txt, s3://s3cache-cli/filename3.txt and 1 more exist" + refused; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("load over 4 unmarked objects: got %v, want %q…", err, want)
+	}
+	for _, i := range []int{0, 5} {
+		if k := objectName("", i); h.objectExists(t, k) {
+			t.Errorf("load refused, but uploaded %s", k)
+		}
+	}
+	if body, _ := h.s3.Get(t, h.bucket, "filename3.txt"); string(body) != "someone's data" {
+		t.Errorf("filename3.txt: got %q, want it left as it was", body)
+	}
+	if _, _, err := h.run(t, "load", "--count", "2"); err == nil || !strings.HasPrefix(err.Error(), "s3://s3cache-cli/filename1.txt exists"+refused) {
+		t.Errorf("load over 1 unmarked object: got %v", err)
+	}
+
+	h.mustRun(t, "load", "--count", "6", "--prefix", "load/")
+	head, err := h.s3.Client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String("load/filename5.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := head.Metadata["s3cache-load"]; got != "1" {
+		t.Errorf("load/filename5.txt metadata: got %v, want s3cache-load: 1", head.Metadata)
+	}
+	// Its own objects, load replaces.
+	h.mustRun(t, "load", "--count", "6", "--prefix", "load/", "--size", "80")
+	if body, _ := h.s3.Get(t, h.bucket, "load/filename5.txt"); len(body) != 80 {
+		t.Errorf("load/filename5.txt after a second load --size 80: got %d bytes", len(body))
+	}
+}
+
+// TestUpload_WrittenSinceCheck: what appears at a name between load's check and its
+// upload is caught by the conditional write: an object without the mark is refused and
+// kept, one with the mark is replaced, whatever ETag the check saw.
+func TestUpload_WrittenSinceCheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, standalone)
+	ctx := t.Context()
+
+	h.s3.Put(t, h.bucket, "filename0.txt", []byte("someone's data"))
+	err := upload(ctx, h.s3.Client, h.bucket, &loadObject{name: "filename0.txt", body: sampleBody(0, 0)}, "")
+	if err == nil || !strings.HasPrefix(err.Error(), "s3://s3cache-cli/filename0.txt was written by someone else while load ran and has no s3cache-load metadata: load does not overwrite it and stopped") {
+		t.Errorf("upload over an unmarked object it did not expect: got %v", err)
+	}
+	if body, _ := h.s3.Get(t, h.bucket, "filename0.txt"); string(body) != "someone's data" {
+		t.Errorf("filename0.txt: got %q, want it left as it was", body)
+	}
+
+	for _, c := range []struct {
+		size int
+		etag string // what the check saw
+	}{
+		{0, ""},  // nothing: the first upload
+		{50, ""}, // nothing, but another load's object is there now
+		{60, `"0123456789abcdef0123456789abcdef"`}, // another of load's objects than is there now
+	} {
+		o := &loadObject{name: "filename1.txt", body: sampleBody(1, c.size)}
+		if err := upload(ctx, h.s3.Client, h.bucket, o, c.etag); err != nil {
+			t.Errorf("upload --size %d, checked ETag %q: %v", c.size, c.etag, err)
+			continue
+		}
+		if body, etag := h.s3.Get(t, h.bucket, "filename1.txt"); string(body) != string(o.body) || etag != o.etag {
+			t.Errorf("upload --size %d, checked ETag %q: S3 has %d bytes, ETag %s; want %d bytes, %s", c.size, c.etag, len(body), etag, len(o.body), o.etag)
+		}
+	}
+
+	// The check saw load's object; someone replaced it with theirs since. (Deleted
+	// first: gofakes3, unlike S3, keeps the metadata of the object a PUT replaces.)
+	_, checked := h.s3.Get(t, h.bucket, "filename1.txt")
+	h.s3.Delete(t, h.bucket, "filename1.txt")
+	h.s3.Put(t, h.bucket, "filename1.txt", []byte("someone's data"))
+	err = upload(ctx, h.s3.Client, h.bucket, &loadObject{name: "filename1.txt", body: sampleBody(1, 0)}, `"`+checked+`"`)
+	if err == nil || !strings.HasPrefix(err.Error(), "s3://s3cache-cli/filename1.txt was written by someone else while load ran") {
+		t.Errorf("upload over load's object replaced since the check: got %v", err)
+	}
+	if body, _ := h.s3.Get(t, h.bucket, "filename1.txt"); string(body) != "someone's data" {
+		t.Errorf("filename1.txt: got %q, want it left as it was", body)
 	}
 }

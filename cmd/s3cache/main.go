@@ -2,7 +2,8 @@
 // "Caching Amazon S3 with Amazon ElastiCache for Redis" as a subcommand, and more. It
 // uploads sample objects (load), compares S3 and Redis GET latency (query), shows lazy
 // loading (lazyload), inspects, warms, verifies and flushes the cache (dbsize, backfill,
-// verify, flush) and deletes what load uploaded (cleanup).
+// verify, flush) and deletes what load uploaded (cleanup): load marks its objects with
+// user metadata, and cleanup deletes only objects that carry the mark.
 //
 // It reads the same S3CACHE_* configuration as s3cached, and the AWS SDK's own
 // environment (AWS_REGION, credentials, AWS_ENDPOINT_URL_S3).
@@ -63,12 +64,12 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"load", "upload generated objects to the bucket; --wait for s3cached to cache them (load_data.py)", runLoad},
+		{"load", "upload generated objects to the bucket, marked as load's; --wait for s3cached to cache them (load_data.py)", runLoad},
 		{"query", "measure GET latency: query s3 | redis | compare (query_S3.py, query_redis.py)", runQuery},
 		{"lazyload", "read an object cache-aside: MISS from S3, then HIT from Redis (lazy_load.py)", runLazyLoad},
-		{"flush", "remove this bucket's keys from Redis; --all --yes for the whole database (flush_redis.py)", runFlush},
+		{"flush", "remove this bucket's entries from Redis; --all --yes for the whole database (flush_redis.py)", runFlush},
 		{"dbsize", "count this bucket's cached keys and the database size (redis_dbsize.py)", runDBSize},
-		{"cleanup", "delete the objects load uploaded (delete_S3_objects.py)", runCleanup},
+		{"cleanup", "delete the objects load uploaded, only those with its mark; --dry-run lists them (delete_S3_objects.py)", runCleanup},
 		{"backfill", "warm the cache from a bucket listing, where entries are absent", runBackfill},
 		{"verify", "compare the cache with the bucket: missing, stale, orphaned entries", runVerify},
 		{"demo", "run everything locally, no AWS account: S3, SQS, Redis and s3cached, with a guided tour", runDemo},
