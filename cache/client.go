@@ -41,6 +41,7 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		// once a minute; until then every command for those slots fails. Reload it
 		// every few seconds while commands flow: one CLUSTER SLOTS each time.
 		opts.ClusterStateReloadInterval = clusterStateReload
+		opts.DisableIdentity = true
 		if opts.Protocol == 0 {
 			opts.Protocol = resp
 		}
@@ -52,6 +53,9 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	}
 	opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
 	opts.DialTimeout = 5 * time.Second
+	// No CLIENT SETINFO on connect: Redis has it from 7.2 only, and an ACL user limited
+	// to the commands the cache runs (cfn/template.yaml) may not run it.
+	opts.DisableIdentity = true
 	if opts.Protocol == 0 {
 		opts.Protocol = resp
 	}

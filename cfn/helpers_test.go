@@ -355,6 +355,8 @@ func (s *stack) ref(name string) (any, error) {
 		return fmt.Sprintf("arn:aws:iam::%s:policy/%s-%s-EXAMPLE", testAccount, testStack, name), nil
 	case "AWS::EC2::Instance":
 		return "i-0123456789abcdef0", nil
+	case "AWS::SecretsManager::Secret":
+		return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s-EXAMPLE-AbCdEf", testRegion, testAccount, testStack, name), nil
 	case "AWS::Cloud9::EnvironmentEC2":
 		return "0123456789abcdef0123456789abcdef", nil
 	}
@@ -387,6 +389,8 @@ func (s *stack) getAtt(name, attr string) (any, error) {
 		return scalar(s.t.Resources[name].Properties["Port"]), nil
 	case "AWS::EC2::SecurityGroup.GroupId":
 		return "sg-0123456789abcdef0", nil
+	case "AWS::IAM::Role.Arn":
+		return fmt.Sprintf("arn:aws:iam::%s:role/%s-%s-EXAMPLE", testAccount, testStack, name), nil
 	}
 	return fmt.Sprintf("%s-%s.%s-EXAMPLE", testStack, name, attr), nil
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,12 +17,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/outputs.golden")
 
-// sentinelToken is the AUTH token the scenarios pass; it must appear in no output.
-const sentinelToken = "SENTINEL-auth-token-0123456789"
-
-// authPlaceholder is what the EnvFile output has where the token goes.
-const authPlaceholder = "REPLACE_WITH_AUTH_TOKEN"
-
 var scenarios = []struct {
 	name    string
 	params  map[string]string
@@ -29,18 +24,18 @@ var scenarios = []struct {
 }{
 	{
 		name:   "ec2 host, cluster mode disabled (defaults)",
-		params: map[string]string{"RedisAuthToken": sentinelToken},
+		params: map[string]string{},
 	},
 	{
-		name: "cloud9 host, cluster mode enabled, key filters, versioning",
+		name: "cloud9 host, cluster mode enabled, key filters, no versioning, no CLI role",
 		params: map[string]string{
-			"RedisAuthToken":   sentinelToken,
 			"HostType":         "cloud9",
 			"RedisClusterMode": "enabled",
 			"NumNodeGroups":    "3",
 			"KeyPrefixes":      "photos/,docs/",
 			"KeySuffixes":      ".jpg,.txt",
-			"BucketVersioning": "true",
+			"BucketVersioning": "false",
+			"CliWriteAccess":   "false",
 		},
 		cluster: true,
 	},
@@ -62,9 +57,6 @@ func TestTemplate_Outputs(t *testing.T) {
 		fmt.Fprintf(&b, "\n=== %s\n", sc.name)
 		for _, k := range slices.Sorted(maps.Keys(outs)) {
 			v := outs[k]
-			if strings.Contains(v, sentinelToken) {
-				t.Errorf("%s: output %s contains the AUTH token", sc.name, k)
-			}
 			if strings.Contains(v, "\n") {
 				fmt.Fprintf(&b, "%s:\n", k)
 				for _, line := range strings.Split(strings.TrimSuffix(v, "\n"), "\n") {
@@ -110,15 +102,51 @@ func TestTemplate_RequiredOutputs(t *testing.T) {
 	}
 }
 
-// TestTemplate_OutputsNeverReferToAuthToken checks that no output can echo the token.
-func TestTemplate_OutputsNeverReferToAuthToken(t *testing.T) {
+// TestTemplate_SecretsStayInSecretsManager checks that a password is resolved only where
+// ElastiCache takes it (a user's Passwords), never into an output, the user data or a
+// tag, which anyone who may describe the stack or the instance can read; and that no
+// parameter carries a secret.
+func TestTemplate_SecretsStayInSecretsManager(t *testing.T) {
 	rt := loadRaw(t)
-	for name, o := range rt.Outputs {
-		for _, r := range references(o["Value"], "Outputs/"+name) {
-			if r.Target == "RedisAuthToken" {
-				t.Errorf("%s: refers to RedisAuthToken", r.Path)
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch v := v.(type) {
+		case string:
+			if strings.Contains(v, "{{resolve:") && !regexp.MustCompile(`^Resources/Redis\w*User/Passwords/`).MatchString(path) {
+				t.Errorf("%s: resolves a secret (%s); only an ElastiCache user's Passwords may", path, v)
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(e, path+"/"+k)
+			}
+		case []any:
+			for i, e := range v {
+				walk(e, fmt.Sprintf("%s/%d", path, i))
 			}
 		}
+	}
+	for name, r := range rt.Resources {
+		walk(r.Properties, "Resources/"+name)
+	}
+	for name, o := range rt.Outputs {
+		walk(o["Value"], "Outputs/"+name)
+	}
+	for name, p := range rt.Parameters {
+		if p["NoEcho"] == true {
+			t.Errorf("parameter %s is NoEcho: secrets are generated in Secrets Manager, not typed", name)
+		}
+	}
+	resolved := 0
+	for _, name := range resourcesOfType(rt, "AWS::ElastiCache::User") {
+		for _, pw := range strList(rt.Resources[name].Properties["Passwords"]) {
+			resolved++
+			if !strings.HasSuffix(pw, ":SecretString:password}}") {
+				t.Errorf("%s Passwords: %s, want a dynamic reference to a secret's password", name, pw)
+			}
+		}
+	}
+	if resolved != 2 {
+		t.Errorf("users with a resolved password: %d, want 2 (s3cache, s3cache-admin)", resolved)
 	}
 }
 
@@ -144,23 +172,23 @@ func parseEnvFile(t *testing.T, s string) map[string]string {
 	return vars
 }
 
-// TestTemplate_EnvFileIsValidConfig checks that the EnvFile output, with the token filled
-// in, is a configuration s3cached accepts, pointing at the stack's queue, bucket and Redis.
+// TestTemplate_EnvFileIsValidConfig checks that the EnvFile output, with the password in
+// the file the unit hands over, is a configuration s3cached accepts, pointing at the
+// stack's queue, bucket and Redis as the user s3cache.
 func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 	rt := loadRaw(t)
 	known := configVarNames(t)
-	const token = "Abcdef-0123456789!&$"
+	passwordFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(passwordFile, []byte("Abcdef0123456789xyz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			outs, err := newStack(t, rt, sc.params).outputs()
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := outs["EnvFile"]
-			if strings.Count(env, authPlaceholder) != 1 {
-				t.Fatalf("EnvFile: want the placeholder %s once:\n%s", authPlaceholder, env)
-			}
-			vars := parseEnvFile(t, strings.Replace(env, authPlaceholder, token, 1))
+			vars := parseEnvFile(t, outs["EnvFile"])
 			for k := range vars {
 				if !known[k] && k != "AWS_REGION" {
 					t.Errorf("EnvFile sets %s, which s3cached does not read", k)
@@ -170,7 +198,7 @@ func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 				"AWS_REGION":            testRegion,
 				"S3CACHE_QUEUE_URL":     outs["QueueUrl"],
 				"S3CACHE_BUCKET":        outs["BucketName"],
-				"S3CACHE_REDIS_URL":     fmt.Sprintf("rediss://:%s@%s:%s/0", token, outs["RedisEndpoint"], outs["RedisPort"]),
+				"S3CACHE_REDIS_URL":     fmt.Sprintf("rediss://s3cache@%s:%s/0", outs["RedisEndpoint"], outs["RedisPort"]),
 				"S3CACHE_REDIS_CLUSTER": fmt.Sprint(sc.cluster),
 			}
 			if p := sc.params["KeyPrefixes"]; p != "" {
@@ -196,6 +224,7 @@ func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 			for k, v := range vars {
 				t.Setenv(k, v)
 			}
+			t.Setenv("S3CACHE_REDIS_PASSWORD_FILE", passwordFile) // as the unit sets it
 			cfg, err := config.Load()
 			if err != nil {
 				t.Fatalf("config.Load with the EnvFile: %v", err)
@@ -205,6 +234,9 @@ func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 			}
 			if err := cfg.RequireBucket(); err != nil {
 				t.Error(err)
+			}
+			if want := fmt.Sprintf("rediss://s3cache:Abcdef0123456789xyz@%s:%s/0", outs["RedisEndpoint"], outs["RedisPort"]); cfg.RedisURL != want {
+				t.Errorf("Redis URL with the password file: got %s, want %s", config.MaskURL(cfg.RedisURL), config.MaskURL(want))
 			}
 			if cfg.RedisCluster != sc.cluster {
 				t.Errorf("RedisCluster: got %v, want %v", cfg.RedisCluster, sc.cluster)
