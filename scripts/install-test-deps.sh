@@ -2,6 +2,7 @@
 # Installs the servers the integration tests run against, when they are missing:
 #   - redis-server and redis-cli (Debian's redis-server and redis-tools, via apt-get);
 #   - systemd-analyze (Debian's systemd), which checks the unit file;
+#   - jq (Debian's jq), which the EC2 host's user data uses and cfn's tests run;
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -44,6 +45,9 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 fi
 if ! command -v systemd-analyze >/dev/null; then
 	apt_install systemd
+fi
+if ! command -v jq >/dev/null; then
+	apt_install jq
 fi
 
 if ! have_goaws; then
