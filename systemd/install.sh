@@ -141,7 +141,7 @@ fi
 
 systemctl daemon-reload
 systemctl enable --quiet s3cached.service
-if ! grep -Eq '^S3CACHE_QUEUE_URL=.+' "$env_file" || grep -q 'REPLACE_WITH_AUTH_TOKEN' "$env_file"; then
+if ! grep -Eq '^S3CACHE_QUEUE_URL=.+' "$env_file" || grep -q 'REPLACE_WITH_' "$env_file"; then
 	echo "install.sh: enabled s3cached; edit $env_file (S3CACHE_QUEUE_URL, S3CACHE_REDIS_URL, AWS_REGION),"
 	echo "            then: sudo systemctl start s3cached"
 	exit 0

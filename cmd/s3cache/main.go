@@ -155,7 +155,8 @@ S3CACHE_REDIS_URL, S3CACHE_REDIS_CLUSTER, S3CACHE_KEY_PREFIX, … and the AWS SD
 AWS_REGION, credentials and AWS_ENDPOINT_URL_S3.
 
 Example:
-  export S3CACHE_BUCKET=my-bucket S3CACHE_REDIS_URL=rediss://:TOKEN@my-redis:6379/0
+  export S3CACHE_BUCKET=my-bucket S3CACHE_REDIS_URL=rediss://s3cache@my-redis:6379/0
+  export S3CACHE_REDIS_PASSWORD_FILE=~/.config/s3cache/redis-password   # mode 0600
   s3cache load --wait && s3cache query compare --plot latency.png
 `)
 }

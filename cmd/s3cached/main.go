@@ -47,7 +47,8 @@ environment; see the README's configuration table.
 
 Example:
   S3CACHE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/s3cache \
-  S3CACHE_REDIS_URL=rediss://:TOKEN@my-redis.example:6379/0 AWS_REGION=us-east-1 \
+  S3CACHE_BUCKET=my-bucket S3CACHE_REDIS_URL=rediss://s3cache@my-redis.example:6379/0 \
+  S3CACHE_REDIS_PASSWORD_FILE=/etc/s3cache/redis-password AWS_REGION=us-east-1 \
   s3cached --check
 
 Flags:
