@@ -241,9 +241,14 @@ func since(t time.Time) string {
 func serveSandbox(ctx context.Context, w io.Writer, sb *sandbox.Sandbox, withDaemon bool, took time.Duration) error {
 	fmt.Fprintf(w, "s3cache sandbox running (started in %s). Point your shell at it:\n\n", took.Round(time.Millisecond))
 	for _, kv := range sb.Env() {
+		// A password in the URL came from the user's own S3CACHE_REDIS_URL: a terminal
+		// (and its scrollback, and whoever looks over a shoulder) need not show it again.
+		if url, ok := strings.CutPrefix(kv, "S3CACHE_REDIS_URL="); ok && config.MaskURL(url) != url {
+			fmt.Fprintf(w, "# S3CACHE_REDIS_URL=%s: keep the one you started the demo with (its password is not shown)\n", config.MaskURL(url))
+			continue
+		}
 		fmt.Fprintf(w, "export %s\n", kv)
 	}
-	cfg := sb.Config()
 	fmt.Fprintf(w, `
 Bucket s3://%s notifies queue %s
 (dead-letter queue %s).
@@ -257,10 +262,10 @@ Bucket s3://%s notifies queue %s
 Then, in that shell:
   aws s3 cp README.md s3://%[1]s/readme.txt     # the AWS CLI reads AWS_ENDPOINT_URL_S3
   s3cache load --wait && s3cache query compare
-  redis-cli -u %[2]s HGET %[1]s:readme.txt body
+  redis-cli -u "$S3CACHE_REDIS_URL" HGET %[1]s:readme.txt body
 
 Ctrl-C stops the sandbox.
-`, sb.Bucket(), cfg.RedisURL)
+`, sb.Bucket())
 	<-ctx.Done()
 	fmt.Fprintln(w, "stopping the sandbox")
 	return nil

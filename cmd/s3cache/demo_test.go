@@ -105,3 +105,47 @@ func TestDemo_Serve(t *testing.T) {
 		t.Fatal("demo --serve did not stop within 15s of Ctrl-C")
 	}
 }
+
+// TestDemo_ServeMasksThePassword: with a Redis that needs a password, --serve prints the
+// URL with the password masked and no export line that would replace the user's own.
+func TestDemo_ServeMasksThePassword(t *testing.T) {
+	const password = "demo-s3cret-0123456789"
+	r := testenv.StartRedis(t)
+	if err := r.Client(t).ConfigSet(t.Context(), "requirepass", password).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("S3CACHE_REDIS_URL", strings.Replace(r.URL, "redis://", "redis://:"+password+"@", 1))
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		e := &env{cfg: cfg, stdout: pw, stderr: io.Discard}
+		defer e.close()
+		done <- runCommand(ctx, e, []string{"demo", "--serve", "--daemon=false"})
+		pw.Close()
+	}()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "Ctrl-C stops") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo --serve: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), password) {
+		t.Errorf("demo --serve printed the Redis password:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "export S3CACHE_REDIS_URL") || !strings.Contains(out.String(), "# S3CACHE_REDIS_URL=redis://:xxxxx@") {
+		t.Errorf("want the URL masked in a comment, not exported:\n%s", out.String())
+	}
+}
