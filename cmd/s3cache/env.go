@@ -212,7 +212,7 @@ func explainS3(err error, bucket string) error {
 		case "NoSuchBucket":
 			return fmt.Errorf("%w (bucket %q does not exist: check S3CACHE_BUCKET and AWS_REGION)", err, bucket)
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
-			return fmt.Errorf("%w (check the AWS credentials and that they may read and write s3://%s)", err, bucket)
+			return fmt.Errorf("%w (check the AWS credentials and that they may read and write s3://%s; on the CloudFormation stack's host the instance role only reads: write with AWS_PROFILE=s3cache-cli under the stack's LoadPrefix, e.g. --prefix load/)", err, bucket)
 		case "PermanentRedirect", "AuthorizationHeaderMalformed":
 			return fmt.Errorf("%w (set AWS_REGION to the bucket's region)", err)
 		}
