@@ -71,21 +71,35 @@ else
 	# (core.fsmonitor) and go.mod would run with root's rights. The tree's owner builds it;
 	# root only installs the result.
 	builder="$(stat -c %U "$root")"
+	[[ "$builder" != UNKNOWN ]] || die "$root belongs to uid $(stat -c %u "$root"), which is no user here: chown -R it to the user who should build it"
+	out="$tmp"
 	as_builder() { "$@"; }
 	if [[ "$(id -u)" -eq 0 && "$builder" != root ]]; then
-		home="$(getent passwd "$builder" | cut -d: -f6)"
+		home="$(getent passwd "$builder" | cut -d: -f6)" || die "no passwd entry for $builder, the owner of $root"
+		# The builder may enter $tmp but write only below it, in its own directories.
+		chmod 0711 "$tmp"
 		if ! runuser -u "$builder" -- test -w "$home" 2>/dev/null; then
 			# A system user (nobody) has no home; Go needs one for its caches.
 			home="$tmp/home"
 			install -d -o "$builder" -m 0700 "$home"
 		fi
+		out="$tmp/out"
+		install -d -o "$builder" -m 0700 "$out"
 		# Root's own Go directories (sudo -E) are not the builder's to write.
 		as_builder() { runuser -u "$builder" -- env -u GOPATH -u GOCACHE -u GOMODCACHE HOME="$home" "$@"; }
-		chown "$builder" "$tmp"
 	fi
 	version="${VERSION:-$(cd "$root" && as_builder git describe --tags --always --dirty 2>/dev/null || echo dev)}"
 	echo "install.sh: building s3cache $version as $builder"
-	(cd "$root" && as_builder env CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/" ./cmd/...)
+	(cd "$root" && as_builder env CGO_ENABLED=0 "$go" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$out/" ./cmd/...)
+	if [[ "$out" != "$tmp" ]]; then
+		# Read back as the builder: a link it left there shows root nothing the builder
+		# could not read itself.
+		for cmd in s3cached s3cache; do
+			if as_builder test -f "$out/$cmd"; then
+				as_builder cat "$out/$cmd" >"$tmp/$cmd"
+			fi
+		done
+	fi
 fi
 [[ -f "$tmp/s3cached" ]] || die "no s3cached binary to install"
 [[ -f "$tmp/s3cache" ]] || echo "install.sh: no s3cache binary (the CLI); installing s3cached only" >&2

@@ -252,6 +252,32 @@ func TestInstall_BuildsAsTheTreeOwner(t *testing.T) {
 	}
 }
 
+// TestInstall_RefusesAnOwnerWithoutUser: a tree owned by a uid no user has cannot be
+// built as its owner; install.sh says so rather than building as root or exiting mute.
+func TestInstall_RefusesAnOwnerWithoutUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the tree to another uid (CI runs as root)")
+	}
+	tree := t.TempDir()
+	script, err := os.ReadFile("install.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tree, "systemd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "systemd/install.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tree, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runScript(t, filepath.Join(tree, "systemd/install.sh"), []string{"DESTDIR=" + t.TempDir()})
+	if err == nil || !strings.Contains(out, "uid 4242, which is no user here") {
+		t.Errorf("got %v\n%s\nwant a refusal naming uid 4242", err, out)
+	}
+}
+
 // TestInstall_Refuses checks that the scripts refuse to touch / without root, and a
 // relative DESTDIR.
 func TestInstall_Refuses(t *testing.T) {

@@ -2,7 +2,7 @@
 # Removes what install.sh installed.
 #
 #   sudo systemd/uninstall.sh            stop and disable s3cached, remove binaries and unit
-#   sudo systemd/uninstall.sh --purge    also remove /etc/s3cache (the env file has the token)
+#   sudo systemd/uninstall.sh --purge    also remove /etc/s3cache (it holds the Redis password)
 #                                        and the unit's drop-ins (s3cached.service.d/)
 #   DESTDIR=/tmp/stage systemd/uninstall.sh   remove the staged files; systemctl is not called
 #

@@ -121,8 +121,8 @@ func (c *Config) readRedisPassword() error {
 	if err != nil {
 		return bad(fmt.Sprintf("a readable file holding the Redis password (%v)", err))
 	}
-	if fi.Mode().Perm()&0o007 != 0 {
-		return bad(fmt.Sprintf("a file other users cannot read or write: it is mode %04o; chmod 0600 it", fi.Mode().Perm()))
+	if fi.Mode().Perm()&0o077 != 0 {
+		return bad(fmt.Sprintf("a file only its owner may read (0600 or 0400): it is mode %04o; chmod 0600 it", fi.Mode().Perm()))
 	}
 	b, err := os.ReadFile(c.RedisPasswordFile)
 	if err != nil {
@@ -221,7 +221,7 @@ func validateRedisURL(raw string, cluster bool) error {
 	// Off this machine, the network between the daemon and Redis is not to be trusted
 	// with the password or the data.
 	if !isLoopback(u.Hostname()) {
-		if v := u.Query().Get("skip_verify"); u.Scheme == "rediss" && v != "" && v != "false" {
+		if u.Scheme == "rediss" && skipsVerify(u.Query()["skip_verify"]) {
 			return bad("TLS that verifies the server: remove skip_verify, and add the server's CA to the system roots or SSL_CERT_FILE if it is private (skip_verify is accepted for 127.0.0.1 only)")
 		}
 		if _, hasPassword := u.User.Password(); u.Scheme == "redis" && hasPassword {
@@ -238,6 +238,17 @@ func validateRedisURL(raw string, cluster bool) error {
 		}
 	}
 	return nil
+}
+
+// skipsVerify reports whether any of the skip_verify values in a URL could turn TLS
+// verification off: go-redis reads the last one, a reader of the URL the first.
+func skipsVerify(values []string) bool {
+	for _, v := range values {
+		if off, err := strconv.ParseBool(v); err != nil || off {
+			return true
+		}
+	}
+	return false
 }
 
 // isLoopback reports whether host names this machine.

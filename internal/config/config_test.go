@@ -67,6 +67,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"S3CACHE_REDIS_URL", "redis://:s3cret@host:6379/x", ":xxxxx@host"},
 		{"S3CACHE_REDIS_CLUSTER", "maybe", "true or false"},
 		{"S3CACHE_REDIS_URL", "rediss://:p@redis.example:6379/0?skip_verify=true", "TLS that verifies the server"},
+		{"S3CACHE_REDIS_URL", "rediss://:p@redis.example:6379/0?skip_verify=false&skip_verify=1", "TLS that verifies the server"},
 		{"S3CACHE_REDIS_URL", "redis://:s3cret@10.0.0.5:6379/0", "rediss:// (TLS) when the URL carries a password"},
 		{"S3CACHE_LOG_LEVEL", "loud", "debug, info, warn or error"},
 		{"S3CACHE_LOG_FORMAT", "xml", "json or console"},
@@ -260,6 +261,7 @@ func TestLoad_RedisPasswordFile(t *testing.T) {
 	for _, tc := range []struct{ url, file, want string }{
 		{"rediss://:inline@redis.example:6379/0", write("pw2", "x\n", 0o600), "give the password in one place"},
 		{"rediss://s3cache@redis.example:6379/0", write("open", "x\n", 0o644), "chmod 0600"},
+		{"rediss://s3cache@redis.example:6379/0", write("group", "x\n", 0o640), "chmod 0600"},
 		{"rediss://s3cache@redis.example:6379/0", filepath.Join(dir, "missing"), "no such file"},
 		{"rediss://s3cache@redis.example:6379/0", write("lines", "a\nb\n", 0o600), "one line"},
 		{"redis://s3cache@redis.example:6379/0", write("pw3", "x\n", 0o600), "rediss:// (TLS) when the URL carries a password"},
