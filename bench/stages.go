@@ -19,8 +19,8 @@ import (
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/consumer"
-	"github.com/s3cache/s3cache/internal/s3object"
 	"github.com/s3cache/s3cache/query"
+	"github.com/s3cache/s3cache/s3object"
 )
 
 // Rate is a throughput measurement: n operations in elapsed.

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/s3cache/s3cache/cache"
-	"github.com/s3cache/s3cache/internal/s3object"
+	"github.com/s3cache/s3cache/s3object"
 )
 
 // ObjectGetter is the S3 call the Reader makes.

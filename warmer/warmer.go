@@ -14,8 +14,8 @@ import (
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/metrics"
-	"github.com/s3cache/s3cache/internal/s3object"
 	"github.com/s3cache/s3cache/s3event"
+	"github.com/s3cache/s3cache/s3object"
 )
 
 // Outcome is what applying a created event did.

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/s3cache/s3cache/internal/s3object"
+	"github.com/s3cache/s3cache/s3object"
 )
 
 const backfillUsage = `

@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/s3cache/s3cache/cache"
-	"github.com/s3cache/s3cache/internal/s3object"
 	"github.com/s3cache/s3cache/query"
+	"github.com/s3cache/s3cache/s3object"
 )
 
 const queryUsage = `
