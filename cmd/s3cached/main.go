@@ -105,6 +105,7 @@ Flags:
 		fmt.Fprintln(stdout, "ok: configuration valid; Redis and the queue answer")
 		return nil
 	}
+	tuneGC(cfg)
 	log.Info("starting", append([]zap.Field{zap.String("version", version)}, cfg.Fields()...)...)
 	return d.Run(ctx)
 }

@@ -131,7 +131,6 @@ func (d *Daemon) Check(ctx context.Context) error {
 // It returns an error only for problems that a restart cannot fix (a queue that does
 // not exist, an HTTP address in use).
 func (d *Daemon) Run(ctx context.Context) error {
-	tuneGC(d.cfg)
 	if d.cfg.HTTPAddr != "" {
 		srv, err := d.serveHTTP()
 		if err != nil {

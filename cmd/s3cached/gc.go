@@ -1,4 +1,4 @@
-package daemon
+package main
 
 import (
 	"math"
@@ -11,8 +11,9 @@ import (
 // Garbage collector settings of s3cached, unless GOGC or GOMEMLIMIT set them.
 const (
 	// gcPercent lets the heap grow to three times what is live between collections
-	// rather than twice (Go's default, 100): the SDK allocates about 30 KiB for every
-	// S3 GET, and collecting half as often saves about 7% of the daemon's CPU.
+	// rather than twice (Go's default, 100): the daemon's live heap is small and the SDK
+	// allocates a lot for every S3 GET, so collecting half as often saves CPU
+	// (BENCHMARKS.md, "GOGC=200 with a soft memory limit").
 	gcPercent = 200
 	// baseBytes is the Go memory the daemon may use besides the bodies it holds. The
 	// memory budget is 64 MiB plus S3CACHE_MAX_INFLIGHT_BYTES; the rest of the 64 MiB is
@@ -21,8 +22,9 @@ const (
 	baseBytes = 48 << 20
 )
 
-// tuneGC sets the garbage collector for the configuration; Run calls it, the daemon
-// being the process. GOGC 200, and a soft memory limit of 48 MiB plus the bytes of
+// tuneGC sets the garbage collector for the configuration. It changes the whole process,
+// so only this command calls it: the sandbox runs the daemon inside `s3cache demo`, whose
+// process is not the daemon's to tune. GOGC 200, and a soft memory limit of 48 MiB plus the bytes of
 // bodies the warmer may hold at once (S3CACHE_MAX_INFLIGHT_BYTES), so that the heap
 // grows no further than the bodies in flight require and the resident set stays within
 // the budget of 64 MiB plus that. A GOGC or GOMEMLIMIT in the environment takes
