@@ -3,7 +3,9 @@ package cache
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,7 +34,7 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	if o.Cluster {
 		opts, err := redis.ParseClusterURL(o.URL)
 		if err != nil {
-			return nil, fmt.Errorf("parse cluster URL: %w", err)
+			return nil, fmt.Errorf("parse cluster URL: %w", withoutURL(err))
 		}
 		opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
 		opts.DialTimeout = 5 * time.Second
@@ -49,7 +51,7 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	}
 	opts, err := redis.ParseURL(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("parse Redis URL: %w", err)
+		return nil, fmt.Errorf("parse Redis URL: %w", withoutURL(err))
 	}
 	opts.TLSConfig = mergeTLS(opts.TLSConfig, o.TLS)
 	opts.DialTimeout = 5 * time.Second
@@ -60,6 +62,16 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		opts.Protocol = resp
 	}
 	return redis.NewClient(opts), nil
+}
+
+// withoutURL drops the URL that net/url puts into its parse errors: it may carry the
+// password.
+func withoutURL(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
 }
 
 // mergeTLS keeps the server name go-redis derived from the URL and takes the root CAs

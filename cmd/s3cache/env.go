@@ -70,9 +70,9 @@ func (e *env) s3(ctx context.Context) (*s3.Client, error) {
 // redis returns the Redis client, after checking once that Redis answers.
 func (e *env) redis(ctx context.Context) (redis.UniversalClient, error) {
 	if e.rdb == nil {
-		rdb, err := cache.NewClient(cache.ClientOptions{URL: e.cfg.RedisURL, Cluster: e.cfg.RedisCluster})
+		rdb, err := e.cfg.NewRedisClient()
 		if err != nil {
-			return nil, &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(e.cfg.RedisURL), Allowed: err.Error()}
+			return nil, err
 		}
 		e.rdb = rdb
 		e.closers = append(e.closers, func() { _ = rdb.Close() })
@@ -105,12 +105,7 @@ func (e *env) cache(ctx context.Context) (*cache.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.store = cache.NewStore(rdb, cache.Settings{
-		KeyPrefix:    e.cfg.KeyPrefix,
-		TTL:          e.cfg.TTL,
-		TTLJitter:    e.cfg.TTLJitter,
-		TombstoneTTL: e.cfg.TombstoneTTL,
-	})
+	e.store = cache.NewStore(rdb, e.cfg.StoreSettings())
 	return e.store, nil
 }
 

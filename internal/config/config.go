@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/s3cache/s3cache/cache"
 )
 
 // Prefix is the prefix of every configuration variable.
@@ -59,14 +62,20 @@ type Error struct {
 	Var     string // full variable name, e.g. S3CACHE_TTL
 	Value   string // the value as given (secrets masked)
 	Allowed string // what would be accepted
+	Err     error  // the error that refused the value, when another package did
 }
 
 func (e *Error) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("%s is not set: %s", e.Var, e.Allowed)
 	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s=%q is not valid: %v; expected %s", e.Var, e.Value, e.Err, e.Allowed)
+	}
 	return fmt.Sprintf("%s=%q is not valid: %s", e.Var, e.Value, e.Allowed)
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Defaults returns the configuration used when no variable is set.
 func Defaults() Config {
@@ -378,4 +387,26 @@ func (c Config) NewLogger() (*zap.Logger, error) {
 	zc.EncoderConfig.TimeKey = "time"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zc.Build()
+}
+
+// NewRedisClient returns the client for S3CACHE_REDIS_URL and S3CACHE_REDIS_CLUSTER. It
+// does not contact Redis.
+func (c Config) NewRedisClient() (redis.UniversalClient, error) {
+	rdb, err := cache.NewClient(cache.ClientOptions{URL: c.RedisURL, Cluster: c.RedisCluster})
+	if err != nil {
+		return nil, &Error{Var: name("REDIS_URL"), Value: MaskURL(c.RedisURL), Err: err,
+			Allowed: "a URL such as redis://127.0.0.1:6379/0 or rediss://s3cache@HOST:6379/0"}
+	}
+	return rdb, nil
+}
+
+// StoreSettings are the Store's key prefix and lifetimes from S3CACHE_KEY_PREFIX,
+// S3CACHE_TTL, S3CACHE_TTL_JITTER and S3CACHE_TOMBSTONE_TTL.
+func (c Config) StoreSettings() cache.Settings {
+	return cache.Settings{
+		KeyPrefix:    c.KeyPrefix,
+		TTL:          c.TTL,
+		TTLJitter:    c.TTLJitter,
+		TombstoneTTL: c.TombstoneTTL,
+	}
 }

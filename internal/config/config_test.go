@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestLoad_Defaults(t *testing.T) {
@@ -275,5 +278,44 @@ func TestLoad_RedisPasswordFile(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "x\n") {
 			t.Errorf("the error shows the password: %v", err)
 		}
+	}
+}
+
+// The client is built from the configuration in one place; go-redis's refusal of a URL
+// comes back as a configuration error that names the variable, keeps go-redis's reason
+// and never the password (net/url's errors quote the whole URL).
+func TestConfig_NewRedisClient(t *testing.T) {
+	c := Defaults()
+	c.RedisURL = "redis://:hunter2@127.0.0.1:port/0"
+	rdb, err := c.NewRedisClient()
+	if err == nil {
+		rdb.Close()
+		t.Fatal("NewRedisClient with port \"port\": no error")
+	}
+	var cerr *Error
+	if !errors.As(err, &cerr) || cerr.Var != "S3CACHE_REDIS_URL" || errors.Unwrap(err) == nil {
+		t.Errorf("error %v (%T): want a *config.Error for S3CACHE_REDIS_URL wrapping go-redis's", err, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, "redis://") {
+		t.Errorf("error %q: want the masked URL and no password", msg)
+	}
+
+	c.RedisURL = "redis://127.0.0.1:6379/3"
+	rdb, err = c.NewRedisClient()
+	if err != nil {
+		t.Fatalf("NewRedisClient(%s): %v", c.RedisURL, err)
+	}
+	defer rdb.Close()
+	if db := rdb.(*redis.Client).Options().DB; db != 3 {
+		t.Errorf("client for %s uses database %d", c.RedisURL, db)
+	}
+}
+
+func TestConfig_StoreSettings(t *testing.T) {
+	c := Defaults()
+	c.KeyPrefix, c.TTL, c.TTLJitter, c.TombstoneTTL = "p:", time.Hour, 0.25, time.Minute
+	s := c.StoreSettings()
+	if s.KeyPrefix != "p:" || s.TTL != time.Hour || s.TTLJitter != 0.25 || s.TombstoneTTL != time.Minute || s.Foreign != nil {
+		t.Errorf("StoreSettings() = %+v", s)
 	}
 }

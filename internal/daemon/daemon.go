@@ -52,9 +52,9 @@ func Connect(ctx context.Context, cfg config.Config) (Deps, error) {
 	if err != nil {
 		return Deps{}, err
 	}
-	rdb, err := cache.NewClient(cache.ClientOptions{URL: cfg.RedisURL, Cluster: cfg.RedisCluster})
+	rdb, err := cfg.NewRedisClient()
 	if err != nil {
-		return Deps{}, &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(cfg.RedisURL), Allowed: err.Error()}
+		return Deps{}, err
 	}
 	return Deps{
 		S3:    awsclient.NewS3(awsCfg, cfg.S3PathStyle, awsclient.Downloader(cfg.Workers, s3ReadTimeout)),
@@ -74,19 +74,15 @@ type Daemon struct {
 // New assembles a daemon from its configuration and clients.
 func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 	var foreignSeen sync.Once
-	store := cache.NewStore(deps.Redis, cache.Settings{
-		KeyPrefix:    cfg.KeyPrefix,
-		TTL:          cfg.TTL,
-		TTLJitter:    cfg.TTLJitter,
-		TombstoneTTL: cfg.TombstoneTTL,
-		Foreign: func(key string) {
-			metrics.ForeignValues.Inc()
-			foreignSeen.Do(func() {
-				log.Warn("replaced a value of another Redis type at a cache key: another program writes to the cache's keys (counted in s3cache_foreign_values_replaced_total; logged once)",
-					zap.String("redis_key", key))
-			})
-		},
-	})
+	settings := cfg.StoreSettings()
+	settings.Foreign = func(key string) {
+		metrics.ForeignValues.Inc()
+		foreignSeen.Do(func() {
+			log.Warn("replaced a value of another Redis type at a cache key: another program writes to the cache's keys (counted in s3cache_foreign_values_replaced_total; logged once)",
+				zap.String("redis_key", key))
+		})
+	}
+	store := cache.NewStore(deps.Redis, settings)
 	h := &Handler{
 		Warmer: &warmer.Warmer{
 			S3: deps.S3, Store: store, MaxObjectBytes: cfg.MaxObjectBytes,

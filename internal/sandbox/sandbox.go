@@ -18,7 +18,6 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.uber.org/zap"
 
-	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/daemon"
@@ -165,9 +164,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 func (s *Sandbox) startRedis(ctx context.Context) error {
 	if s.o.RedisURL != "" {
 		s.redisURL = s.o.RedisURL
-		rdb, err := cache.NewClient(cache.ClientOptions{URL: s.redisURL, Cluster: s.o.RedisCluster})
+		rdb, err := s.Config().NewRedisClient()
 		if err != nil {
-			return &config.Error{Var: "S3CACHE_REDIS_URL", Value: config.MaskURL(s.redisURL), Allowed: err.Error()}
+			return err
 		}
 		defer rdb.Close()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -381,9 +380,9 @@ func (s *Sandbox) StartDaemon(ctx context.Context) error {
 	}
 	cfg := s.Config()
 	cfg.ShutdownTimeout = min(cfg.ShutdownTimeout, daemonDrain)
-	rdb, err := cache.NewClient(cache.ClientOptions{URL: cfg.RedisURL, Cluster: cfg.RedisCluster})
+	rdb, err := cfg.NewRedisClient()
 	if err != nil {
-		return fmt.Errorf("start daemon: redis client: %w", err)
+		return fmt.Errorf("start daemon: %w", err)
 	}
 	awsCfg := s.AWSConfig()
 	log := s.o.Log.Named("daemon")
