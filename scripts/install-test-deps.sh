@@ -3,6 +3,7 @@
 #   - redis-server and redis-cli (Debian's redis-server and redis-tools, via apt-get);
 #   - systemd-analyze (Debian's systemd), which checks the unit file;
 #   - jq (Debian's jq), which the EC2 host's user data uses and cfn's tests run;
+#   - promtool (Debian's prometheus), which checks and unit-tests the alert rules;
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -48,6 +49,9 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 if ! command -v jq >/dev/null; then
 	apt_install jq
+fi
+if ! command -v promtool >/dev/null; then
+	apt_install prometheus
 fi
 
 if ! have_goaws; then
