@@ -534,8 +534,8 @@ func TestTemplate_IAMLeastPrivilege(t *testing.T) {
 			{"Allow", []string{"sts:AssumeRole"}, []string{"!GetAtt CliRole.Arn"}},
 		},
 		"RedriveRole/Redrive": {
-			{"Allow", []string{"sqs:CancelMessageMoveTask", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ListMessageMoveTasks", "sqs:ReceiveMessage", "sqs:StartMessageMoveTask"}, []string{dlq}},
-			{"Allow", []string{"sqs:SendMessage"}, []string{queue}},
+			{"Allow", []string{"sqs:CancelMessageMoveTask", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ListMessageMoveTasks", "sqs:ReceiveMessage", "sqs:StartMessageMoveTask"}, []string{dlq}},
+			{"Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, []string{queue}},
 		},
 	}
 	// Every identity policy document in the stack, by name.

@@ -2,8 +2,9 @@
 // "Caching Amazon S3 with Amazon ElastiCache for Redis" as a subcommand, and more. It
 // uploads sample objects (load), compares S3 and Redis GET latency (query), shows lazy
 // loading (lazyload), inspects, warms, verifies and flushes the cache (dbsize, backfill,
-// verify, flush) and deletes what load uploaded (cleanup): load marks its objects with
-// user metadata, and cleanup deletes only objects that carry the mark.
+// verify, flush), deletes what load uploaded (cleanup: load marks its objects with user
+// metadata, and cleanup deletes only objects that carry the mark), and lists and
+// redrives the dead-letter queue (dlq).
 //
 // It reads the same S3CACHE_* configuration as s3cached, and the AWS SDK's own
 // environment (AWS_REGION, credentials, AWS_ENDPOINT_URL_S3).
@@ -72,6 +73,7 @@ func init() {
 		{"cleanup", "delete the objects load uploaded, only those with its mark; --dry-run lists them (delete_S3_objects.py)", runCleanup},
 		{"backfill", "warm the cache from a bucket listing, where entries are absent", runBackfill},
 		{"verify", "compare the cache with the bucket: missing, stale, orphaned entries", runVerify},
+		{"dlq", "list the dead-letter queue with why each message was not applied; dlq redrive moves them back", runDLQ},
 		{"demo", "run everything locally, no AWS account: S3, SQS, Redis and s3cached, with a guided tour", runDemo},
 	}
 }
