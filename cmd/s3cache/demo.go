@@ -171,8 +171,8 @@ func (d *demo) tour(count int) error {
 
 	key = "filename3.txt"
 	d.heading("lazy loading: %s's entry expires, then a cache-aside read (s3cache lazyload)", key)
-	if err := store.Client().Unlink(d.ctx, store.Key(bucket, key)).Err(); err != nil {
-		return d.failed(fmt.Errorf("expire %s: %w", store.Key(bucket, key), err))
+	if err := store.Expire(d.ctx, bucket, key); err != nil {
+		return d.failed(err)
 	}
 	var out bytes.Buffer
 	d.env.stdout = io.MultiWriter(d.out, &out)
