@@ -65,6 +65,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 			for _, o := range page.Contents {
 				listed.Add(1)
 				key := aws.ToString(o.Key)
+				// The listing tells these apart without a lookup or a GET.
 				switch {
 				case !e.cfg.Cached(key):
 					filtered.Add(1)
