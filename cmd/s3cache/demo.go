@@ -156,8 +156,8 @@ func (d *demo) tour(count int) error {
 		return d.failed(fmt.Errorf("delete %s: %w", key, err))
 	}
 	if err := d.waitFor(func() (bool, error) {
-		e, ok, err := store.Get(d.ctx, bucket, key)
-		return ok && e.Deleted && e.Body == nil, err
+		e, err := store.Inspect(d.ctx, bucket, key)
+		return e.Kind == cache.KindTombstone, err
 	}); err != nil {
 		return d.failed(fmt.Errorf("the cache did not evict %s: %w", key, err))
 	}
