@@ -25,6 +25,18 @@ const (
 	KindForeign               // a value of another Redis type, such as the AWS sample's strings
 )
 
+func (k Kind) String() string {
+	switch k {
+	case KindObject:
+		return "object"
+	case KindTombstone:
+		return "tombstone"
+	case KindForeign:
+		return "foreign"
+	}
+	return "none"
+}
+
 // Summary is what Scan and Inspect read of a key: never the body.
 type Summary struct {
 	Key  string // the object key, without the key prefix and the bucket
