@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,32 +89,25 @@ func testAsStackUser(t *testing.T, ctx context.Context, rdb, admin redis.Univers
 	// What the CLI does within the bucket.
 	_, err = store.Fill(ctx, bucket, "c.txt", obj("c"))
 	must("Fill", err)
-	var keys []string
-	scan := func(ctx context.Context, c *redis.Client) error {
-		it := c.Scan(ctx, 0, store.Pattern(bucket), 100).Iterator()
-		for it.Next(ctx) {
-			keys = append(keys, it.Val())
-		}
-		if err := it.Err(); err != nil {
-			return err
-		}
-		return c.DBSize(ctx).Err()
+	n := 0
+	must("Scan", store.Scan(ctx, bucket, "", func(keys []cache.Summary) error {
+		n += len(keys)
+		return nil
+	}))
+	if n != 4 {
+		t.Errorf("Scan found %d keys, want the 4 written", n)
 	}
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		must("SCAN and DBSIZE on every master", cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return scan(ctx, c)
-		}))
-	} else {
-		must("SCAN and DBSIZE", scan(ctx, rdb.(*redis.Client)))
-	}
-	if len(keys) != 4 {
-		t.Errorf("SCAN found %v, want the 4 keys written", keys)
-	}
-	_, _, err = store.RemoveEntries(ctx, keys)
-	must("RemoveEntries (flush)", err)
+	_, err = store.Inspect(ctx, bucket, "c.txt")
+	must("Inspect", err)
+	_, err = store.Holds(ctx, bucket, map[string]cache.Object{"c.txt": obj("c")})
+	must("Holds", err)
+	_, err = store.DBSize(ctx)
+	must("DBSize", err)
+	_, err = store.ClusterMasters(ctx)
+	must("ClusterMasters", err)
+	must("Expire", store.Expire(ctx, bucket, "c.txt"))
+	_, err = store.RemoveBucket(ctx, bucket)
+	must("RemoveBucket (flush)", err)
 
 	// Beyond the bucket's entries: refused.
 	other := "someone-elses:k"
@@ -128,6 +120,7 @@ func testAsStackUser(t *testing.T, ctx context.Context, rdb, admin redis.Univers
 		"Put in another bucket": putOther,
 		"FLUSHALL":              rdb.FlushAll(ctx).Err(),
 		"FLUSHDB":               rdb.FlushDB(ctx).Err(),
+		"FlushDB (flush --all)": store.FlushDB(ctx),
 		"KEYS":                  rdb.Keys(ctx, bucket+":*").Err(),
 		"SCRIPT FLUSH":          rdb.ScriptFlush(ctx).Err(),
 		"CONFIG SET":            rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(),

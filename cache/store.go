@@ -1,10 +1,13 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,77 +70,6 @@ type Entry struct {
 func (s *Store) Key(bucket, key string) string {
 	return s.set.KeyPrefix + bucket + ":" + key
 }
-
-// Pattern returns a SCAN MATCH pattern for every key of bucket.
-func (s *Store) Pattern(bucket string) string {
-	return escapeGlob(s.set.KeyPrefix+bucket+":") + "*"
-}
-
-func escapeGlob(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '*', '?', '[', ']', '\\':
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return string(b)
-}
-
-// RemoveEntries removes those of keys (Redis keys, as a SCAN of Pattern returns them)
-// that hold an entry or a tombstone, which are hashes, and returns how many it removed
-// and the keys of another type that it left alone. Each key is checked and removed
-// atomically; the keys are sent in one pipeline, split by slot on a cluster.
-func (s *Store) RemoveEntries(ctx context.Context, keys []string) (removed int, others []string, err error) {
-	answers := make([]int64, len(keys))
-	todo := make([]int, len(keys))
-	for i := range todo {
-		todo[i] = i
-	}
-	// EVALSHA first; where a server has not loaded the script yet (NOSCRIPT), EVAL
-	// sends it, once more per key. A pipeline cannot do what Script.Run does per
-	// command, since its errors arrive only after Exec.
-	for _, eval := range []bool{false, true} {
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(todo))
-		for j, i := range todo {
-			if eval {
-				cmds[j] = removeEntryScript.Eval(ctx, pipe, []string{keys[i]})
-			} else {
-				cmds[j] = removeEntryScript.EvalSha(ctx, pipe, []string{keys[i]})
-			}
-		}
-		_, _ = pipe.Exec(ctx) // each command's error is looked at below
-		var again []int
-		for j, i := range todo {
-			n, err := cmds[j].Int64()
-			switch {
-			case err == nil:
-				answers[i] = n
-			case !eval && redis.HasErrorPrefix(err, "NOSCRIPT"):
-				again = append(again, i)
-			default:
-				return 0, nil, fmt.Errorf("remove %s: %w", keys[i], err)
-			}
-		}
-		if todo = again; len(todo) == 0 {
-			break
-		}
-	}
-	for i, n := range answers {
-		switch n {
-		case 1:
-			removed++
-		case -1:
-			others = append(others, keys[i])
-		}
-	}
-	return removed, others, nil
-}
-
-// Client returns the underlying Redis client.
-func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -212,11 +144,19 @@ func (s *Store) Body(ctx context.Context, bucket, key string) (body []byte, ok b
 	return body, true, nil
 }
 
-// Get reads the entry for bucket/key; ok is false when there is none.
+// Get reads the entry for bucket/key; ok is false when there is none, or when the key
+// holds a value of another type (which the next write replaces). A hash whose size or
+// last_modified cannot be read is an error naming the key and the field, not an entry
+// of size 0 or of no date: a value in Redis is anyone's input, and a fill would not
+// replace that hash, so it is not "no entry" either.
 func (s *Store) Get(ctx context.Context, bucket, key string) (e Entry, ok bool, err error) {
-	m, err := s.rdb.HGetAll(ctx, s.Key(bucket, key)).Result()
+	k := s.Key(bucket, key)
+	m, err := s.rdb.HGetAll(ctx, k).Result()
+	if isWrongType(err) {
+		return Entry{}, false, nil
+	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("read %s: %w", s.Key(bucket, key), err)
+		return Entry{}, false, fmt.Errorf("read %s: %w", k, err)
 	}
 	if len(m) == 0 {
 		return Entry{}, false, nil
@@ -227,11 +167,72 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (e Entry, ok bool, 
 		e.Body = []byte(body)
 	}
 	e.ETag = m[FieldETag]
-	e.Size, _ = strconv.ParseInt(m[FieldSize], 10, 64)
 	e.ContentType = m[FieldContentType]
-	e.LastModified, _ = time.Parse(time.RFC3339, m[FieldLastModified])
 	e.VersionID = m[FieldVersionID]
+	if v, has := m[FieldSize]; has {
+		if e.Size, err = strconv.ParseInt(v, 10, 64); err != nil || e.Size < 0 {
+			return Entry{}, false, fmt.Errorf("read %s: field %s is %q, not a size in bytes", k, FieldSize, v)
+		}
+	}
+	if v, has := m[FieldLastModified]; has {
+		if e.LastModified, err = time.Parse(time.RFC3339, v); err != nil {
+			return Entry{}, false, fmt.Errorf("read %s: field %s is %q, not an RFC 3339 time", k, FieldLastModified, v)
+		}
+	}
 	return e, true, nil
+}
+
+// Holds returns those of objs (object key → the object as uploaded) that the cache
+// holds as they are: an entry with the object's ETag or, for an entry without an ETag,
+// its body. A value of another type holds none.
+func (s *Store) Holds(ctx context.Context, bucket string, objs map[string]Object) ([]string, error) {
+	keys := slices.Collect(maps.Keys(objs))
+	pipe := s.rdb.Pipeline()
+	etags := make([]*redis.StringCmd, len(keys))
+	lens := make([]*redis.IntCmd, len(keys))
+	for i, key := range keys {
+		k := s.Key(bucket, key)
+		etags[i] = pipe.HGet(ctx, k, FieldETag)
+		lens[i] = pipe.HStrLen(ctx, k, FieldBody)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	var held []string
+	for i, key := range keys {
+		o := objs[key]
+		etag, err := etags[i].Result()
+		switch {
+		case err == nil:
+			if etag != o.ETag {
+				continue
+			}
+		case errors.Is(err, redis.Nil):
+			// No ETag: compare the body, if its length is the object's.
+			if n, err := lens[i].Result(); err != nil || n != int64(len(o.Body)) {
+				continue
+			}
+			body, ok, err := s.Body(ctx, bucket, key)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !bytes.Equal(body, o.Body) {
+				continue
+			}
+		case isWrongType(err):
+			continue
+		default:
+			return nil, fmt.Errorf("read the ETag of %s: %w", s.Key(bucket, key), err)
+		}
+		held = append(held, key)
+	}
+	return held, nil
+}
+
+// Expire removes the entry of bucket/key now, as the end of its TTL would.
+func (s *Store) Expire(ctx context.Context, bucket, key string) error {
+	if err := s.rdb.Unlink(ctx, s.Key(bucket, key)).Err(); err != nil {
+		return fmt.Errorf("remove %s: %w", s.Key(bucket, key), err)
+	}
+	return nil
 }
 
 func (s *Store) run(ctx context.Context, script *redis.Script, op, bucket, key string, args []any) (bool, error) {

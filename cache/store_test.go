@@ -3,7 +3,6 @@ package cache_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +178,82 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 		}
 	})
 
+	// A hash in Redis is anyone's input: a size or a date that cannot be read is an
+	// error naming the key and the field, not 0 or the zero time. A value of another
+	// type is no entry, as for Body and Version.
+	t.Run("GetUnreadable", func(t *testing.T) {
+		for _, tc := range []struct {
+			key    string
+			fields []any
+			want   string
+		}{
+			{"bad-size", []any{"body", "x", "size", "ten"}, `read t:bkt:bad-size: field size is "ten", not a size in bytes`},
+			{"negative-size", []any{"body", "x", "size", "-1"}, `field size is "-1"`},
+			{"bad-date", []any{"body", "x", "size", "1", "last_modified", "yesterday"}, `read t:bkt:bad-date: field last_modified is "yesterday", not an RFC 3339 time`},
+		} {
+			if err := rdb.HSet(ctx, store.Key(bucket, tc.key), tc.fields...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			e, ok, err := store.Get(ctx, bucket, tc.key)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || ok {
+				t.Errorf("Get(%s) of %v: got %+v, %v, %v; want an error containing %q", tc.key, tc.fields, e, ok, err, tc.want)
+			}
+		}
+		if err := rdb.Set(ctx, store.Key(bucket, "string"), "the sample's value", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if e, ok, err := store.Get(ctx, bucket, "string"); err != nil || ok {
+			t.Errorf("Get of a string: got %+v, %v, %v; want no entry and no error", e, ok, err)
+		}
+		if err := rdb.HSet(ctx, store.Key(bucket, "no-date"), "body", "x", "size", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if e, ok, err := store.Get(ctx, bucket, "no-date"); err != nil || !ok || e.Size != 1 || !e.LastModified.IsZero() {
+			t.Errorf("Get without last_modified: got %+v, %v, %v; want size 1, no date", e, ok, err)
+		}
+	})
+
+	// load --wait: an entry holds an upload when its ETag is the upload's, or, without
+	// an ETag, its body.
+	t.Run("Holds", func(t *testing.T) {
+		if _, err := store.Put(ctx, bucket, "h-etag", "01", obj("new")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(ctx, bucket, "h-old", "01", obj("old")); err != nil {
+			t.Fatal(err)
+		}
+		for key, body := range map[string]string{"h-body": "same", "h-other": "diff"} {
+			if _, err := store.Fill(ctx, bucket, key, cache.Object{Body: []byte(body), Size: 4}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rdb.Set(ctx, store.Key(bucket, "h-string"), "same", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		held, err := store.Holds(ctx, bucket, map[string]cache.Object{
+			"h-etag":    {ETag: "etag-new"},
+			"h-old":     {ETag: "etag-new"},
+			"h-body":    {Body: []byte("same")},
+			"h-other":   {Body: []byte("same")},
+			"h-string":  {Body: []byte("same")},
+			"h-missing": {ETag: "etag-new"},
+		})
+		slices.Sort(held)
+		if want := []string{"h-body", "h-etag"}; err != nil || !slices.Equal(held, want) {
+			t.Errorf("Holds: got %q, %v; want %q", held, err, want)
+		}
+	})
+
+	t.Run("Expire", func(t *testing.T) {
+		mustPut(t, "x1", "01", "gone soon", true)
+		if err := store.Expire(ctx, bucket, "x1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := body(t, "x1"); ok {
+			t.Error("Expire left the entry")
+		}
+	})
+
 	t.Run("NoTTL", func(t *testing.T) {
 		s := cache.NewStore(rdb, cache.Settings{TombstoneTTL: time.Minute})
 		if _, err := s.Put(ctx, bucket, "k4", "01", obj("x")); err != nil {
@@ -280,13 +355,6 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 	})
 }
 
-func TestStore_Pattern(t *testing.T) {
-	s := cache.NewStore(nil, cache.Settings{KeyPrefix: "p*["})
-	if got, want := s.Pattern("b?"), `p\*\[b\?:*`; got != want {
-		t.Errorf("Pattern: got %q, want %q", got, want)
-	}
-}
-
 // TestStore_FillWarning: entries without a TTL fill a Redis without maxmemory, or whose
 // policy evicts only expiring keys or nothing; with a TTL, or a policy that evicts any
 // key, they do not.
@@ -323,69 +391,5 @@ func TestStore_FillWarning(t *testing.T) {
 		if c.warn != (got != "") || c.warn && !strings.Contains(got, c.policy) || c.warn && !strings.Contains(got, "maxmemory (1000000 bytes)") {
 			t.Errorf("TTL %v, %s: warning %q, want one: %v", c.ttl, c.policy, got, c.warn)
 		}
-	}
-}
-
-// TestStore_RemoveEntries: entries and tombstones go; a string, a list and a set at
-// entry keys stay and are reported; a key that is not there counts as neither. The first
-// call finds the script unloaded (NOSCRIPT) on every server, the second loaded.
-func TestStore_RemoveEntries(t *testing.T) {
-	ctx := context.Background()
-	for name, url := range map[string]cache.ClientOptions{
-		"Standalone": {URL: testenv.StartRedis(t).URL},
-		"Cluster":    {URL: testenv.StartRedisCluster(t).URL, Cluster: true},
-	} {
-		t.Run(name, func(t *testing.T) {
-			rdb := dial(t, url)
-			s := cache.NewStore(rdb, cache.Settings{KeyPrefix: "r:", TombstoneTTL: time.Minute})
-			var keys, foreign []string
-			for i := range 20 {
-				k := fmt.Sprintf("entry%d", i)
-				if _, err := s.Put(ctx, "b", k, "01", obj(k)); err != nil {
-					t.Fatal(err)
-				}
-				keys = append(keys, s.Key("b", k))
-			}
-			if _, err := s.Evict(ctx, "b", "gone", "02"); err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, s.Key("b", "gone"), s.Key("b", "never-there"))
-			for i, write := range []func(k string) error{
-				func(k string) error { return rdb.Set(ctx, k, "sample string", 0).Err() },
-				func(k string) error { return rdb.RPush(ctx, k, "a").Err() },
-				func(k string) error { return rdb.SAdd(ctx, k, "a").Err() },
-			} {
-				k := s.Key("b", fmt.Sprintf("foreign%d", i))
-				if err := write(k); err != nil {
-					t.Fatal(err)
-				}
-				foreign = append(foreign, k)
-			}
-			keys = append(keys, foreign...)
-			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
-
-			removed, others, err := s.RemoveEntries(ctx, keys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if removed != 21 || strings.Join(others, ",") != strings.Join(foreign, ",") {
-				t.Errorf("RemoveEntries: got %d removed, others %q; want 21, %q", removed, others, foreign)
-			}
-			for _, k := range keys {
-				want := int64(0)
-				if slices.Contains(foreign, k) {
-					want = 1
-				}
-				if got := rdb.Exists(ctx, k).Val(); got != want {
-					t.Errorf("EXISTS %s after RemoveEntries: got %d, want %d", k, got, want)
-				}
-			}
-			removed, others, err = s.RemoveEntries(ctx, keys)
-			if err != nil || removed != 0 || len(others) != 3 {
-				t.Errorf("RemoveEntries again (script loaded): got %d removed, others %q, err %v; want 0, the 3 foreign keys", removed, others, err)
-			}
-		})
 	}
 }

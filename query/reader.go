@@ -21,6 +21,7 @@ type ObjectGetter interface {
 // Cache is the part of cache.Store the Reader uses.
 type Cache interface {
 	Body(ctx context.Context, bucket, key string) ([]byte, bool, error)
+	Version(ctx context.Context, bucket, key string) (cache.Version, bool, error)
 	Fill(ctx context.Context, bucket, key string, obj cache.Object) (bool, error)
 }
 
@@ -114,7 +115,7 @@ func (r *Reader) Read(ctx context.Context, key string) (ReadResult, error) {
 	leader := false
 	ch := r.group.DoChan(key, func() (any, error) {
 		leader = true
-		return r.fetchAndFill(context.WithoutCancel(ctx), key, lookupErr)
+		return r.fetchAndFill(context.WithoutCancel(ctx), key, 0, lookupErr)
 	})
 	select {
 	case <-ctx.Done():
@@ -134,9 +135,33 @@ func (r *Reader) Read(ctx context.Context, key string) (ReadResult, error) {
 	}
 }
 
-// fetchAndFill gets the object from S3 and fills the cache. It runs once for all the
-// concurrent misses of a key.
-func (r *Reader) fetchAndFill(ctx context.Context, key string, lookupErr error) (*ReadResult, error) {
+// Warm fills the cache with the object key as a read's miss does (fetched from S3,
+// written where there is neither an entry nor a tombstone) unless there is an entry or
+// a tombstone already, without reading a cached body or downloading an object over
+// MaxObjectBytes: s3cache backfill warms a bucket with it. Unlike Read, it fails when
+// Redis does, since a warm-up that cannot write does nothing.
+func (r *Reader) Warm(ctx context.Context, key string) (ReadResult, error) {
+	start := time.Now()
+	_, ok, err := r.Cache.Version(ctx, r.Bucket, key)
+	lookup := time.Since(start)
+	switch {
+	case err != nil:
+		return ReadResult{}, err
+	case ok:
+		return ReadResult{Skip: SkipExists, Lookup: lookup, Total: lookup}, nil
+	}
+	res, err := r.fetchAndFill(ctx, key, r.MaxObjectBytes, nil)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	res.Lookup, res.Total = lookup, time.Since(start)
+	return *res, res.CacheErr
+}
+
+// fetchAndFill gets the object from S3 and fills the cache. Read runs it once for all
+// the concurrent misses of a key, with no limit (limit 0): it serves objects of any size.
+// An object over limit is not downloaded.
+func (r *Reader) fetchAndFill(ctx context.Context, key string, limit int64, lookupErr error) (*ReadResult, error) {
 	timeout := r.FetchTimeout
 	if timeout <= 0 {
 		timeout = defaultFetchTimeout
@@ -145,12 +170,15 @@ func (r *Reader) fetchAndFill(ctx context.Context, key string, lookupErr error) 
 	defer cancel()
 
 	start := time.Now()
-	obj, err := s3object.Get(ctx, r.S3, r.Bucket, key, 0)
+	obj, err := s3object.Get(ctx, r.S3, r.Bucket, key, limit)
 	res := &ReadResult{Fetch: time.Since(start), CacheErr: lookupErr}
-	if err != nil {
-		if errors.Is(err, s3object.ErrNotFound) {
-			return nil, fmt.Errorf("get object s3://%s/%s: %w", r.Bucket, key, err)
-		}
+	switch {
+	case errors.Is(err, s3object.ErrTooLarge):
+		res.Skip = SkipTooLarge
+		return res, nil
+	case errors.Is(err, s3object.ErrNotFound):
+		return nil, fmt.Errorf("get object s3://%s/%s: %w", r.Bucket, key, err)
+	case err != nil:
 		return nil, err
 	}
 	res.Body = obj.Body

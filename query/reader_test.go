@@ -233,3 +233,68 @@ func TestReader_RedisDownServesFromS3(t *testing.T) {
 		t.Fatalf("Read with Redis down: got %+v, %v; want the S3 body, skip error and CacheErr set", res, err)
 	}
 }
+
+// TestReader_Warm: backfill's fill. It fetches and fills only where there is neither an
+// entry nor a tombstone, and then without an S3 GET; it does not download an object
+// over the limit; and it fails when Redis does, since it would write nothing.
+func TestReader_Warm(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.reader(1024)
+	r.Cached = func(key string) bool { return !strings.HasPrefix(key, "logs/") }
+	f.s3.Put(t, bucket, "new", []byte("fresh"))
+	f.s3.Put(t, bucket, "removed", []byte("still in S3"))
+	f.s3.Put(t, bucket, "legacy", []byte("object"))
+	f.s3.Put(t, bucket, "big.bin", bytes.Repeat([]byte("x"), 2048))
+	f.s3.Put(t, bucket, "logs/a.txt", []byte("filtered"))
+	if _, err := f.store.Evict(ctx, bucket, "removed", "0A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.redis.Client(t).Set(ctx, f.store.Key(bucket, "legacy"), "the sample's string", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		key      string
+		filled   bool
+		skip     query.Skip
+		s3Calls  int32
+		hasEntry bool
+	}{
+		{"new", true, "", 1, true},
+		{"new", false, query.SkipExists, 0, true}, // the entry is there: no S3 GET
+		{"removed", false, query.SkipExists, 0, true},
+		{"legacy", true, "", 1, true}, // a value of another type is replaced, as by any fill
+		{"big.bin", false, query.SkipTooLarge, 1, false},
+		{"logs/a.txt", false, query.SkipFiltered, 1, false},
+	} {
+		before := f.get.calls.Load()
+		res, err := r.Warm(ctx, tc.key)
+		if err != nil || res.Filled != tc.filled || res.Skip != tc.skip || res.Hit {
+			t.Errorf("Warm(%s): got filled %v skip %q hit %v, %v; want filled %v, skip %q", tc.key, res.Filled, res.Skip, res.Hit, err, tc.filled, tc.skip)
+		}
+		if tc.skip == query.SkipTooLarge && res.Body != nil {
+			t.Errorf("Warm(%s): got a %d-byte body, want the object not downloaded", tc.key, len(res.Body))
+		}
+		if n := f.get.calls.Load() - before; n != tc.s3Calls {
+			t.Errorf("Warm(%s): %d S3 GETs, want %d", tc.key, n, tc.s3Calls)
+		}
+		if _, ok, err := f.store.Version(ctx, bucket, tc.key); err != nil || ok != tc.hasEntry {
+			t.Errorf("Warm(%s): entry there %v (%v), want %v", tc.key, ok, err, tc.hasEntry)
+		}
+	}
+	if b, _, _ := f.store.Body(ctx, bucket, "new"); string(b) != "fresh" {
+		t.Errorf("body of new: got %q, want fresh", b)
+	}
+	if _, err := r.Warm(ctx, "missing"); !errors.Is(err, query.ErrNotFound) {
+		t.Errorf("Warm(missing): got %v, want ErrNotFound", err)
+	}
+
+	f.redis.Stop(t)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.Warm(ctx, "new"); err == nil {
+		t.Error("Warm with Redis down: got no error")
+	}
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/s3cache/s3cache/s3object"
+	"github.com/s3cache/s3cache/query"
 )
 
 const backfillUsage = `
@@ -46,8 +46,8 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb := store.Client()
 	limit := e.cfg.MaxObjectBytes
+	r := &query.Reader{S3: s3c, Cache: store, Bucket: bucket, MaxObjectBytes: limit, Cached: e.cfg.Cached}
 
 	var listed, cached, present, tooLarge, filtered, gone atomic.Int64
 	bar := e.newProgress(-1, "backfilling")
@@ -65,6 +65,7 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 			for _, o := range page.Contents {
 				listed.Add(1)
 				key := aws.ToString(o.Key)
+				// The listing tells these apart without a lookup or a GET.
 				switch {
 				case !e.cfg.Cached(key):
 					filtered.Add(1)
@@ -86,33 +87,20 @@ func runBackfill(ctx context.Context, e *env, args []string) error {
 	for range *concurrency {
 		g.Go(func() error {
 			for key := range keys {
-				n, err := rdb.Exists(gctx, store.Key(bucket, key)).Result()
-				if err != nil {
-					return fmt.Errorf("look up %s: %w", store.Key(bucket, key), err)
-				}
-				if n > 0 {
-					present.Add(1)
-					bar.add(1)
-					continue
-				}
-				obj, err := s3object.Get(gctx, s3c, bucket, key, limit)
+				res, err := r.Warm(gctx, key)
 				switch {
-				case errors.Is(err, s3object.ErrNotFound):
+				case errors.Is(err, query.ErrNotFound):
 					gone.Add(1)
-				case errors.Is(err, s3object.ErrTooLarge):
-					tooLarge.Add(1)
 				case err != nil:
 					return err
+				case res.Filled:
+					cached.Add(1)
+				case res.Skip == query.SkipTooLarge:
+					tooLarge.Add(1)
+				case res.Skip == query.SkipFiltered:
+					filtered.Add(1)
 				default:
-					filled, err := store.Fill(gctx, bucket, key, obj)
-					if err != nil {
-						return err
-					}
-					if filled {
-						cached.Add(1)
-					} else {
-						present.Add(1)
-					}
+					present.Add(1)
 				}
 				bar.add(1)
 			}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/s3cache/s3cache/cache"
 )
@@ -39,57 +36,29 @@ func runDBSize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb := store.Client()
-	var c entryCounts
-	err = scanKeys(ctx, rdb, store.Pattern(bucket), func(keys []string) error {
-		return c.count(ctx, rdb, keys)
+	var objects, tombstones, other int
+	err = store.Scan(ctx, bucket, "", func(keys []cache.Summary) error {
+		for _, k := range keys {
+			switch k.Kind {
+			case cache.KindObject:
+				objects++
+			case cache.KindTombstone:
+				tombstones++
+			default: // hashes without either, keys of another type such as the AWS sample's strings
+				other++
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	total, err := dbSize(ctx, rdb)
+	total, err := store.DBSize(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "bucket %s: %s (%s, %s, %d other)\n", bucket, plural(c.objects+c.tombstones+c.other, "key"),
-		plural(c.objects, "cached object"), plural(c.tombstones, "tombstone"), c.other)
-	fmt.Fprintf(e.stdout, "database: %s%s\n", plural(int(total), "key"), e.mastersNote(ctx, rdb))
+	fmt.Fprintf(e.stdout, "bucket %s: %s (%s, %s, %d other)\n", bucket, plural(objects+tombstones+other, "key"),
+		plural(objects, "cached object"), plural(tombstones, "tombstone"), other)
+	fmt.Fprintf(e.stdout, "database: %s%s\n", plural(int(total), "key"), mastersNote(ctx, store))
 	return nil
-}
-
-// entryCounts sorts a bucket's keys: entries with a body, tombstones, and anything else
-// (hashes without either, keys of another type such as the AWS sample's strings).
-type entryCounts struct {
-	objects, tombstones, other int
-}
-
-func (c *entryCounts) count(ctx context.Context, rdb redis.UniversalClient, keys []string) error {
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.HMGet(ctx, k, cache.FieldDeleted, cache.FieldSize)
-	}
-	_, _ = pipe.Exec(ctx) // per-command errors are looked at below
-	for i, cmd := range cmds {
-		vals, err := cmd.Result()
-		switch {
-		case err != nil && isWrongType(err):
-			c.other++
-		case err != nil:
-			return fmt.Errorf("HMGET %s: %w", keys[i], err)
-		case vals[0] == "1":
-			c.tombstones++
-		case vals[1] != nil:
-			c.objects++
-		default:
-			c.other++
-		}
-	}
-	return nil
-}
-
-// isWrongType reports whether err is Redis's answer to a command on a key of another
-// type.
-func isWrongType(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }

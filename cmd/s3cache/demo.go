@@ -156,8 +156,8 @@ func (d *demo) tour(count int) error {
 		return d.failed(fmt.Errorf("delete %s: %w", key, err))
 	}
 	if err := d.waitFor(func() (bool, error) {
-		e, ok, err := store.Get(d.ctx, bucket, key)
-		return ok && e.Deleted && e.Body == nil, err
+		e, err := store.Inspect(d.ctx, bucket, key)
+		return e.Kind == cache.KindTombstone, err
 	}); err != nil {
 		return d.failed(fmt.Errorf("the cache did not evict %s: %w", key, err))
 	}
@@ -171,8 +171,8 @@ func (d *demo) tour(count int) error {
 
 	key = "filename3.txt"
 	d.heading("lazy loading: %s's entry expires, then a cache-aside read (s3cache lazyload)", key)
-	if err := store.Client().Unlink(d.ctx, store.Key(bucket, key)).Err(); err != nil {
-		return d.failed(fmt.Errorf("expire %s: %w", store.Key(bucket, key), err))
+	if err := store.Expire(d.ctx, bucket, key); err != nil {
+		return d.failed(err)
 	}
 	var out bytes.Buffer
 	d.env.stdout = io.MultiWriter(d.out, &out)

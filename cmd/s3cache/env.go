@@ -39,7 +39,6 @@ type env struct {
 
 	s3c     *s3.Client
 	store   *cache.Store
-	pinged  bool
 	closers []func()
 }
 
@@ -67,27 +66,6 @@ func (e *env) s3(ctx context.Context) (*s3.Client, error) {
 	return e.s3c, nil
 }
 
-// redis returns the Redis client, after checking once that Redis answers.
-func (e *env) redis(ctx context.Context) (redis.UniversalClient, error) {
-	if e.rdb == nil {
-		rdb, err := e.cfg.NewRedisClient()
-		if err != nil {
-			return nil, err
-		}
-		e.rdb = rdb
-		e.closers = append(e.closers, func() { _ = rdb.Close() })
-	}
-	if !e.pinged {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := e.rdb.Ping(pctx).Err(); err != nil {
-			return nil, fmt.Errorf("redis %s does not answer: %w (check S3CACHE_REDIS_URL and S3CACHE_REDIS_CLUSTER, and that this host can reach Redis)", e.redisName(), err)
-		}
-		e.pinged = true
-	}
-	return e.rdb, nil
-}
-
 // redisName is the Redis URL for messages, password masked.
 func (e *env) redisName() string {
 	if e.cfg.RedisURL == "" {
@@ -96,16 +74,26 @@ func (e *env) redisName() string {
 	return config.MaskURL(e.cfg.RedisURL)
 }
 
-// cache returns the store on the Redis client, with the configured prefix and lifetimes.
+// cache returns the store on the Redis client, with the configured prefix and
+// lifetimes, after checking that Redis answers.
 func (e *env) cache(ctx context.Context) (*cache.Store, error) {
 	if e.store != nil {
 		return e.store, nil
 	}
-	rdb, err := e.redis(ctx)
-	if err != nil {
-		return nil, err
+	if e.rdb == nil {
+		rdb, err := e.cfg.NewRedisClient()
+		if err != nil {
+			return nil, err
+		}
+		e.rdb = rdb
+		e.closers = append(e.closers, func() { _ = rdb.Close() })
 	}
-	e.store = cache.NewStore(rdb, e.cfg.StoreSettings())
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis %s does not answer: %w (check S3CACHE_REDIS_URL and S3CACHE_REDIS_CLUSTER, and that this host can reach Redis)", e.redisName(), err)
+	}
+	e.store = cache.NewStore(e.rdb, e.cfg.StoreSettings())
 	return e.store, nil
 }
 

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/s3cache/s3cache/cache"
 )
 
 const flushUsage = `
@@ -55,33 +55,17 @@ func runFlush(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb := store.Client()
-	pattern := store.Pattern(bucket)
-	// Of the keys left alone, only the count and one example are kept: there may be
-	// many.
-	var removed, others int
-	var example string
-	err = scanKeys(ctx, rdb, pattern, func(keys []string) error {
-		n, o, err := store.RemoveEntries(ctx, keys)
-		removed += n
-		others += len(o)
-		for _, k := range o {
-			if example == "" || k < example {
-				example = k
-			}
-		}
-		return err
-	})
+	r, err := store.RemoveBucket(ctx, bucket)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "removed %s of bucket %s (pattern %q) from %s%s\n", plural(removed, "key"), bucket, pattern, e.redisName(), e.mastersNote(ctx, rdb))
-	if others > 0 {
+	fmt.Fprintf(e.stdout, "removed %s of bucket %s (pattern %q) from %s%s\n", plural(r.Removed, "key"), bucket, store.Pattern(bucket), e.redisName(), mastersNote(ctx, store))
+	if r.Left > 0 {
 		eg, why := "", "it is not a hash, so not an s3cache entry; if it is disposable, remove it with redis-cli UNLINK"
-		if others > 1 {
+		if r.Left > 1 {
 			eg, why = "e.g. ", "they are not hashes, so not s3cache's entries; if they are disposable, remove them with redis-cli UNLINK"
 		}
-		fmt.Fprintf(e.stdout, "left %s of another type alone (%s%s): %s\n", plural(others, "key"), eg, example, why)
+		fmt.Fprintf(e.stdout, "left %s of another type alone (%s%s): %s\n", plural(r.Left, "key"), eg, r.Example, why)
 	}
 	return nil
 }
@@ -90,26 +74,16 @@ func runFlush(ctx context.Context, e *env, args []string) error {
 // of keys first: with --yes nobody is asked, so the output is what tells the user, and
 // their logs, what was removed where.
 func (e *env) flushAll(ctx context.Context) error {
-	rdb, err := e.redis(ctx)
+	store, err := e.cache(ctx)
 	if err != nil {
 		return err
 	}
-	before, err := dbSize(ctx, rdb)
+	before, err := store.DBSize(ctx)
 	if err != nil {
 		return err
 	}
-	where := e.redisName() + e.mastersNote(ctx, rdb)
-	fmt.Fprintf(e.stdout, "flushing the whole database of %s: %s\n", where, plural(int(before), "key"))
-	// ASYNC: the keys leave the keyspace at once and the memory is freed by a
-	// background thread, so a large database does not block Redis (and every client
-	// of it) while it is freed.
-	err = forEachMaster(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
-		if err := node.FlushDBAsync(ctx).Err(); err != nil {
-			return fmt.Errorf("FLUSHDB ASYNC on %s: %w (other masters may be flushed already: run the command again to flush the rest)", node.Options().Addr, err)
-		}
-		return nil
-	})
-	if err != nil {
+	fmt.Fprintf(e.stdout, "flushing the whole database of %s%s: %s\n", e.redisName(), mastersNote(ctx, store), plural(int(before), "key"))
+	if err := store.FlushDB(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "flushed: %s removed (FLUSHDB ASYNC: Redis frees the memory in the background)\n", plural(int(before), "key"))
@@ -117,12 +91,9 @@ func (e *env) flushAll(ctx context.Context) error {
 }
 
 // mastersNote is " (on N masters)" for a cluster, else empty.
-func (e *env) mastersNote(ctx context.Context, rdb redis.UniversalClient) string {
-	if _, ok := rdb.(*redis.ClusterClient); !ok {
-		return ""
-	}
-	n, err := masters(ctx, rdb)
-	if err != nil {
+func mastersNote(ctx context.Context, store *cache.Store) string {
+	n, err := store.ClusterMasters(ctx)
+	if err != nil || n == 0 {
 		return ""
 	}
 	return fmt.Sprintf(" (on %s)", plural(n, "master"))

@@ -111,7 +111,7 @@ func lazyFreed(t *testing.T, rdb redis.UniversalClient) int64 {
 	t.Helper()
 	var mu sync.Mutex
 	var total int64
-	err := forEachMaster(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
+	add := func(ctx context.Context, node *redis.Client) error {
 		info, err := node.Info(ctx, "memory").Result()
 		if err != nil {
 			return err
@@ -125,7 +125,13 @@ func lazyFreed(t *testing.T, rdb redis.UniversalClient) int64 {
 		total += n
 		mu.Unlock()
 		return nil
-	})
+	}
+	var err error
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		err = c.ForEachMaster(context.Background(), add)
+	} else {
+		err = add(context.Background(), rdb.(*redis.Client))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

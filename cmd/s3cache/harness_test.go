@@ -116,7 +116,7 @@ func (h *harness) entry(t *testing.T, key string) map[string]string {
 func (h *harness) bucketKeys(t *testing.T) int {
 	t.Helper()
 	n := 0
-	err := scanKeys(context.Background(), h.rdb, h.store.Pattern(h.bucket), func(keys []string) error {
+	err := h.store.Scan(context.Background(), h.bucket, "", func(keys []cache.Summary) error {
 		n += len(keys)
 		return nil
 	})

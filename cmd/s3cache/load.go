@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/s3cache/s3cache/cache"
@@ -432,7 +431,6 @@ func (w *waiter) add(o *loadObject) {
 
 // run polls until every object is cached, ctx ends, or Redis fails.
 func (w *waiter) run(ctx context.Context) error {
-	rdb := w.store.Client()
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
@@ -444,7 +442,7 @@ func (w *waiter) run(ctx context.Context) error {
 		w.mu.Unlock()
 
 		if len(batch) > 0 {
-			done, err := w.poll(ctx, rdb, batch)
+			done, err := w.poll(ctx, batch)
 			if err != nil {
 				return err
 			}
@@ -466,43 +464,23 @@ func (w *waiter) run(ctx context.Context) error {
 	}
 }
 
-// poll reads the etag of every object of batch and returns those cached as uploaded.
-// An entry without an etag is compared by body.
-func (w *waiter) poll(ctx context.Context, rdb redis.UniversalClient, batch []*loadObject) ([]*loadObject, error) {
-	pipe := rdb.Pipeline()
-	etags := make([]*redis.StringCmd, len(batch))
-	lens := make([]*redis.IntCmd, len(batch))
-	for i, o := range batch {
-		k := w.store.Key(w.bucket, o.name)
-		etags[i] = pipe.HGet(ctx, k, cache.FieldETag)
-		lens[i] = pipe.HStrLen(ctx, k, cache.FieldBody)
+// poll returns the objects of batch that are cached as uploaded.
+func (w *waiter) poll(ctx context.Context, batch []*loadObject) ([]*loadObject, error) {
+	want := make(map[string]cache.Object, len(batch))
+	byName := make(map[string]*loadObject, len(batch))
+	for _, o := range batch {
+		want[o.name] = cache.Object{Body: o.body, ETag: o.etag}
+		byName[o.name] = o
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	held, err := w.store.Holds(ctx, w.bucket, want)
+	if err != nil {
 		return nil, fmt.Errorf("read the cache: %w", err)
 	}
 	now := time.Now()
-	var done []*loadObject
-	for i, o := range batch {
-		etag, err := etags[i].Result()
-		switch {
-		case err == nil:
-			if etag != o.etag {
-				continue
-			}
-		case errors.Is(err, redis.Nil) && lens[i].Val() == int64(len(o.body)):
-			// Cached without an etag: compare the body.
-			body, ok, err := w.store.Body(ctx, w.bucket, o.name)
-			if err != nil {
-				return nil, err
-			}
-			if !ok || !bytes.Equal(body, o.body) {
-				continue
-			}
-		default:
-			continue
-		}
-		done = append(done, o)
-		w.lags = append(w.lags, now.Sub(o.uploadedAt))
+	done := make([]*loadObject, len(held))
+	for i, name := range held {
+		done[i] = byName[name]
+		w.lags = append(w.lags, now.Sub(done[i].uploadedAt))
 	}
 	return done, nil
 }

@@ -13,13 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/query"
-	"github.com/s3cache/s3cache/s3object"
 )
 
 const queryUsage = `
@@ -118,7 +112,13 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		}
 		m, err := query.Measure(ctx, get, opts)
 		if err != nil {
-			if t == "s3" {
+			var missing *query.MissingError
+			switch {
+			case errors.As(err, &missing) && missing.Cached:
+				err = fmt.Errorf("%w: run s3cache load --wait with s3cached running, or s3cache load --direct", err)
+			case errors.As(err, &missing):
+				err = fmt.Errorf("%w: upload the objects first with s3cache load (as many as --objects)", err)
+			case t == "s3":
 				err = explainS3(err, bucket)
 			}
 			return fmt.Errorf("query %s: %w", t, err)
@@ -165,41 +165,13 @@ func (e *env) getter(ctx context.Context, target, bucket string, keys []string) 
 		if err != nil {
 			return nil, err
 		}
-		inputs := make([]*s3.GetObjectInput, len(keys))
-		for i, k := range keys {
-			inputs[i] = &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)}
-		}
-		return func(ctx context.Context, i int) error {
-			in := inputs[i%len(inputs)]
-			out, err := s3c.GetObject(ctx, in)
-			if err != nil {
-				if s3object.IsNotFound(err) {
-					return fmt.Errorf("s3://%s/%s does not exist: upload the objects first with s3cache load (as many as --objects)", bucket, aws.ToString(in.Key))
-				}
-				return err
-			}
-			_, err = io.Copy(io.Discard, out.Body)
-			out.Body.Close()
-			return err
-		}, nil
+		return query.S3Gets(s3c, bucket, keys), nil
 	case "redis":
 		store, err := e.cache(ctx)
 		if err != nil {
 			return nil, err
 		}
-		rdb := store.Client()
-		rkeys := make([]string, len(keys))
-		for i, k := range keys {
-			rkeys[i] = store.Key(bucket, k)
-		}
-		return func(ctx context.Context, i int) error {
-			k := rkeys[i%len(rkeys)]
-			err := rdb.HGet(ctx, k, cache.FieldBody).Err()
-			if errors.Is(err, redis.Nil) {
-				return fmt.Errorf("%s is not cached: run s3cache load --wait with s3cached running, or s3cache load --direct", k)
-			}
-			return err
-		}, nil
+		return query.RedisGets(store, bucket, keys), nil
 	}
 	return nil, fmt.Errorf("unknown target %q", target)
 }

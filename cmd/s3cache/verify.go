@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/s3object"
@@ -53,8 +51,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	// What S3 holds: key → ETag.
-	inS3 := map[string]s3Entry{}
+	// What S3 holds.
+	inS3 := map[string]cache.Listed{}
 	pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(*prefix)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -62,27 +60,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			return explainS3(fmt.Errorf("list s3://%s/%s: %w", bucket, *prefix, err), bucket)
 		}
 		for _, o := range page.Contents {
-			inS3[aws.ToString(o.Key)] = s3Entry{etag: strings.Trim(aws.ToString(o.ETag), `"`), size: aws.ToInt64(o.Size)}
+			inS3[aws.ToString(o.Key)] = cache.Listed{ETag: strings.Trim(aws.ToString(o.ETag), `"`), Size: aws.ToInt64(o.Size)}
 		}
 	}
-
 	// What the cache holds.
-	rdb := store.Client()
-	keyStart := store.Key(bucket, "")
-	cached := map[string]cacheEntry{}
-	err = scanKeys(ctx, rdb, store.Pattern(bucket), func(keys []string) error {
-		var mine []string
+	cached := map[string]cache.Summary{}
+	err = store.Scan(ctx, bucket, *prefix, func(keys []cache.Summary) error {
 		for _, k := range keys {
-			if strings.HasPrefix(k[len(keyStart):], *prefix) {
-				mine = append(mine, k)
-			}
-		}
-		entries, err := readEntries(ctx, rdb, mine)
-		if err != nil {
-			return err
-		}
-		for i, k := range mine {
-			cached[k[len(keyStart):]] = entries[i]
+			cached[k.Key] = k
 		}
 		return nil
 	})
@@ -90,40 +75,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	r := verifyReport{Bucket: bucket, Prefix: *prefix, Objects: len(inS3), Missing: []string{}, Stale: []staleEntry{}, Orphaned: []string{}, Foreign: []string{}}
-	for key, c := range cached {
-		o, ok := inS3[key]
-		switch {
-		case c.foreign:
-			r.Foreign = append(r.Foreign, key)
-		case !c.live():
-			// A tombstone is what a removal leaves: never an orphan.
-		case !ok:
-			r.Orphaned = append(r.Orphaned, key)
-		case c.etag != o.etag:
-			r.Stale = append(r.Stale, staleEntry{Key: key, CachedETag: c.etag, S3ETag: o.etag})
-		}
-		if c.live() {
-			r.Cached++
-		}
-	}
-	for key, o := range inS3 {
-		switch {
-		case cached[key].live():
-		case !e.cfg.Cached(key) || o.size > e.cfg.MaxObjectBytes:
-			r.NotCacheable++
-		default:
-			r.Missing = append(r.Missing, key)
-		}
-	}
-	if r.Stale, err = recheckStale(ctx, s3c, store, bucket, r.Stale); err != nil {
+	c := cache.Classify(inS3, cached, func(key string, size int64) bool {
+		return e.cfg.Cached(key) && size <= e.cfg.MaxObjectBytes
+	})
+	if c.Stale, err = recheckStale(ctx, s3c, store, bucket, c.Stale); err != nil {
 		return explainS3(err, bucket)
 	}
-	r.OK = r.Cached - len(r.Stale) - len(r.Orphaned)
-	slices.Sort(r.Missing)
-	slices.Sort(r.Orphaned)
-	slices.Sort(r.Foreign)
-	slices.SortFunc(r.Stale, func(a, b staleEntry) int { return strings.Compare(a.Key, b.Key) })
+	r := verifyReport{Bucket: bucket, Prefix: *prefix, Objects: c.Objects, Cached: c.Cached, OK: c.OK(), NotCacheable: c.NotCacheable,
+		Missing: c.Missing, Stale: c.Stale, Orphaned: c.Orphaned, Foreign: c.Foreign}
 
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -144,49 +103,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-type s3Entry struct {
-	etag string
-	size int64
-}
-
-type cacheEntry struct {
-	etag      string
-	hasBody   bool
-	tombstone bool
-	foreign   bool // not a hash: not written by s3cache
-}
-
-// live reports whether the entry holds an object.
-func (c cacheEntry) live() bool { return c.hasBody && !c.tombstone && !c.foreign }
-
-// readEntries reads the etag, tombstone flag and body presence of each key.
-func readEntries(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]cacheEntry, error) {
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.HMGet(ctx, k, cache.FieldETag, cache.FieldDeleted, cache.FieldSize)
-	}
-	_, _ = pipe.Exec(ctx) // per-command errors are looked at below
-	out := make([]cacheEntry, len(keys))
-	for i, cmd := range cmds {
-		vals, err := cmd.Result()
-		if err != nil {
-			if isWrongType(err) {
-				out[i].foreign = true
-				continue
-			}
-			return nil, fmt.Errorf("HMGET %s: %w", keys[i], err)
-		}
-		etag, _ := vals[0].(string)
-		out[i] = cacheEntry{etag: etag, tombstone: vals[1] == "1", hasBody: vals[2] != nil}
-	}
-	return out, nil
-}
-
 // recheckStale reads each stale candidate again from both sides and keeps those that
 // still differ: an object overwritten during the comparison is not stale.
-func recheckStale(ctx context.Context, s3c *s3.Client, store *cache.Store, bucket string, candidates []staleEntry) ([]staleEntry, error) {
-	still := []staleEntry{}
+func recheckStale(ctx context.Context, s3c *s3.Client, store *cache.Store, bucket string, candidates []cache.Mismatch) ([]cache.Mismatch, error) {
+	still := []cache.Mismatch{}
 	for _, c := range candidates {
 		head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(c.Key)})
 		if err != nil {
@@ -195,13 +115,12 @@ func recheckStale(ctx context.Context, s3c *s3.Client, store *cache.Store, bucke
 			}
 			return nil, fmt.Errorf("head object s3://%s/%s: %w", bucket, c.Key, err)
 		}
-		e, ok, err := store.Get(ctx, bucket, c.Key)
+		e, err := store.Inspect(ctx, bucket, c.Key)
 		if err != nil {
 			return nil, err
 		}
-		s3ETag := strings.Trim(aws.ToString(head.ETag), `"`)
-		if ok && !e.Deleted && e.Body != nil && e.ETag != s3ETag {
-			still = append(still, staleEntry{Key: c.Key, CachedETag: e.ETag, S3ETag: s3ETag})
+		if s3ETag := strings.Trim(aws.ToString(head.ETag), `"`); e.StaleAgainst(s3ETag) {
+			still = append(still, cache.Mismatch{Key: c.Key, CachedETag: e.ETag, S3ETag: s3ETag})
 		}
 	}
 	return still, nil
@@ -209,22 +128,16 @@ func recheckStale(ctx context.Context, s3c *s3.Client, store *cache.Store, bucke
 
 // verifyReport is what verify found; --json prints it as it is.
 type verifyReport struct {
-	Bucket       string       `json:"bucket"`
-	Prefix       string       `json:"prefix"`
-	Objects      int          `json:"objects"`       // in S3
-	Cached       int          `json:"cached"`        // entries with a body
-	OK           int          `json:"ok"`            // cached and equal to S3
-	NotCacheable int          `json:"not_cacheable"` // in S3, not cached by design
-	Missing      []string     `json:"missing"`
-	Stale        []staleEntry `json:"stale"`
-	Orphaned     []string     `json:"orphaned"`
-	Foreign      []string     `json:"foreign"` // keys of another type under the bucket's prefix
-}
-
-type staleEntry struct {
-	Key        string `json:"key"`
-	CachedETag string `json:"cached_etag"`
-	S3ETag     string `json:"s3_etag"`
+	Bucket       string           `json:"bucket"`
+	Prefix       string           `json:"prefix"`
+	Objects      int              `json:"objects"`       // in S3
+	Cached       int              `json:"cached"`        // entries with a body
+	OK           int              `json:"ok"`            // cached and equal to S3
+	NotCacheable int              `json:"not_cacheable"` // in S3, not cached by design
+	Missing      []string         `json:"missing"`
+	Stale        []cache.Mismatch `json:"stale"`
+	Orphaned     []string         `json:"orphaned"`
+	Foreign      []string         `json:"foreign"` // keys of another type under the bucket's prefix
 }
 
 func (r verifyReport) writeText(w io.Writer, show int) {
