@@ -30,7 +30,7 @@ sending and deleting each. On the CloudFormation stack, run it with the credenti
 the role in the RedriveRoleArn output: the queue accepts messages from the bucket and
 that role only.
 
-Examples:
+Example:
   S3CACHE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/s3cache s3cache dlq
   S3CACHE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/s3cache s3cache dlq redrive --dry-run
 `
