@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -211,6 +212,39 @@ func explainS3(err error, bucket string) error {
 // AWS sample names them.
 func objectName(prefix string, i int) string {
 	return fmt.Sprintf("%sfilename%d.txt", prefix, i)
+}
+
+// countLoaded returns how many of load's objects under prefix there are from
+// filename0.txt on without a gap, by one listing of <prefix>filename: GET i of query
+// reads filename<i mod n>.txt, so each of the first n must exist.
+func countLoaded(ctx context.Context, c s3.ListObjectsV2APIClient, bucket, prefix string) (int, error) {
+	have := map[int]bool{}
+	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "filename")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("list s3://%s/%sfilename*: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			digits, ok := strings.CutSuffix(strings.TrimPrefix(aws.ToString(o.Key), prefix+"filename"), ".txt")
+			if i, err := strconv.Atoi(digits); ok && err == nil && i >= 0 && strconv.Itoa(i) == digits {
+				have[i] = true
+			}
+		}
+	}
+	n := 0
+	for have[n] {
+		n++
+	}
+	return n, nil
+}
+
+// prefixFlag is " --prefix P" for a non-empty prefix, for commands printed as advice.
+func prefixFlag(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " --prefix " + prefix
 }
 
 // ms formats a duration in milliseconds, three decimals.

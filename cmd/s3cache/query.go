@@ -21,7 +21,8 @@ Usage: s3cache query s3|redis|compare [flags]
 
 Measures GET latency the way the AWS sample's query_S3.py and query_redis.py do:
 --count GETs of the objects load uploaded (GET i reads <prefix>filename<i mod
---objects>.txt), the first --warmup of them discarded, one at a time unless
+--objects>.txt; without --objects, one listing of the prefix finds how many there
+are), the first --warmup of them discarded, one at a time unless
 --concurrency says otherwise. Reports min, avg, p50, p90, p99 and max. S3 GETs read
 the whole body; Redis GETs are HGET <key> body, as applications read the cache.
 
@@ -39,7 +40,7 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 	count := fs.Int("count", 100, "GETs in all, warm-up included")
 	warmup := fs.Int("warmup", 1, "leading GETs not measured (the sample discards one)")
 	concurrency := fs.Int("concurrency", 1, "GETs in flight at once")
-	objects := fs.Int("objects", 100, "how many objects load uploaded: GET i reads filename<i mod objects>.txt")
+	objects := fs.Int("objects", 0, "how many objects load uploaded: GET i reads filename<i mod objects>.txt (default: as many as a listing finds)")
 	prefix := fs.String("prefix", "", "the --prefix given to load")
 	key := fs.String("key", "", "GET this one object key every time, instead of load's objects")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
@@ -80,7 +81,7 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("--count %d with --warmup %d: want 0 ≤ warmup < count, so that some GETs are measured", *count, *warmup)
 	case *concurrency < 1:
 		return usageErrorf("--concurrency %d: want 1 or more", *concurrency)
-	case *objects < 1:
+	case *objects < 0:
 		return usageErrorf("--objects %d: want 1 or more", *objects)
 	}
 	var chartFormat string
@@ -95,13 +96,26 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys := make([]string, *objects)
-	if *key != "" {
+	var keys []string
+	switch {
+	case *key != "":
 		keys = []string{*key}
-	} else {
-		for i := range keys {
-			keys[i] = objectName(*prefix, i)
+	case *objects == 0:
+		s3c, err := e.s3(ctx)
+		if err != nil {
+			return err
 		}
+		n, err := countLoaded(ctx, s3c, bucket, *prefix)
+		if err != nil {
+			return fmt.Errorf("query: %w", explainS3(err, bucket))
+		}
+		if n == 0 {
+			return fmt.Errorf("query: s3://%s/%s holds no %s: upload objects first with s3cache load%s, or name one with --key", bucket, *prefix, objectName(*prefix, 0), prefixFlag(*prefix))
+		}
+		*objects = n
+	}
+	for i := range *objects {
+		keys = append(keys, objectName(*prefix, i))
 	}
 
 	results := make([]queryResult, 0, len(targets))

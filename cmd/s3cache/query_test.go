@@ -79,6 +79,19 @@ func TestQuery(t *testing.T) {
 			}
 		}
 	})
+	t.Run("FindsLoadedObjects", func(t *testing.T) {
+		// After load --count 10, a query of 50 GETs reads those 10 without --objects;
+		// an object past a gap (filename12.txt without 10 and 11) is not one of them.
+		h.s3.Put(t, h.bucket, "filename12.txt", []byte("x"))
+		out := h.mustRun(t, "query", "compare", "--count", "50")
+		if !strings.HasPrefix(out, "50 GETs of filename0.txt … filename9.txt (10 objects) in s3://s3cache-cli") {
+			t.Errorf("query without --objects after load --count 10: got\n%s", out)
+		}
+		_, _, err := h.run(t, "query", "s3", "--prefix", "none/")
+		if err == nil || !strings.Contains(err.Error(), "s3://s3cache-cli/none/ holds no none/filename0.txt: upload objects first with s3cache load --prefix none/") {
+			t.Errorf("query of a prefix load never wrote: got %v", err)
+		}
+	})
 	t.Run("NotLoaded", func(t *testing.T) {
 		_, _, err := h.run(t, "query", "s3", "--objects", "20")
 		if err == nil || !strings.Contains(err.Error(), "s3://s3cache-cli/filename10.txt does not exist: upload the objects first with s3cache load") {
