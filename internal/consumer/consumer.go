@@ -9,9 +9,9 @@
 // The limit follows Little's law, messages held = rate × time held, without knowing
 // either in advance: the Limiter raises it while the queue has a backlog and each raise
 // raises the rate, takes back a raise that does not, and lets it decay when the backlog
-// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where S3 is
-// 15 ms away the daemon holds as many messages as hide that latency, and where the CPU
-// is the limit it holds no more than keep the CPU busy.
+// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where each S3
+// GET takes milliseconds the daemon holds as many messages as hide that latency, and
+// where the CPU is the limit it holds no more than keep the CPU busy.
 //
 // The contract with the handler: a message is deleted only when the handler returned nil
 // (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
