@@ -312,8 +312,8 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 // keepInvisible extends the message's visibility timeout every half timeout until stop is
 // called, so that a slow fetch or a retry is not delivered to another consumer meanwhile.
 // stop cancels an extension under way and returns once none is: an extension that
-// reached SQS after the message's delete would fail, and its error would say nothing
-// about the message.
+// reached SQS after the message's delete would fail, and be logged and counted as an
+// error although nothing went wrong.
 func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
 	period := time.Duration(c.visible) * time.Second / 2
 	ctx, cancel := context.WithCancel(ctx)
