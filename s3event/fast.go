@@ -8,12 +8,13 @@ import (
 )
 
 // This file is a fast path for the body the daemon sees nearly every time: a
-// plain S3 event notification, {"Records":[...]}. Decoding it with
-// encoding/json (one pass to validate, one to decode by reflection) cost
-// about 15 µs and 32 allocations for a 1 KiB notification, some 7% of the
-// daemon's CPU per event. decodeRecords reads such a body in one pass and
-// fills only what (*Record).event reads, in about a fifth of the time and
-// three allocations.
+// plain S3 event notification, {"Records":[...]}. encoding/json validates
+// the whole body in one pass and then decodes it by reflection, allocating
+// every string of every field; decodeRecords reads such a body in one pass
+// and fills only what (*Record).event reads, with one allocation for a
+// record's strings. What that saves, and why no JSON library replaces it,
+// is measured in BENCHMARKS.md ("Decoding events" and "Event decoding:
+// hand-written or a library").
 //
 // It must give exactly what json.Unmarshal into message gives for Records,
 // so it defers to encoding/json (returns ok=false) whenever it is unsure:

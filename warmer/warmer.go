@@ -48,9 +48,9 @@ var _ Store = (*cache.Store)(nil)
 // needs no GET, since Put would discard what it fetched, but asking costs a Redis round
 // trip for every event, and duplicates are rare: S3 sends few, and a redelivery follows
 // only a failure. The question pays for itself only where a wasted GET is expensive.
-// Below this size, a profile of the daemon shows the round trip costing 7% of its CPU
-// and a fifth of Redis's per event; a wasted GET of a small object costs little more
-// than the round trip would.
+// Below this size the round trip costs a noticeable share of the daemon's and of
+// Redis's CPU per event (BENCHMARKS.md, "No Redis round trip before small fetches"),
+// while a wasted GET of a small object costs little more than the round trip would.
 const CheckFirstBytes = 256 << 10
 
 // Warmer writes created objects into the cache.

@@ -9,9 +9,9 @@
 // The limit follows Little's law, messages held = rate × time held, without knowing
 // either in advance: the Limiter raises it while the queue has a backlog and each raise
 // raises the rate, takes back a raise that does not, and lets it decay when the backlog
-// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where S3 is
-// 15 ms away the daemon holds as many messages as hide that latency, and where the CPU
-// is the limit it holds no more than keep the CPU busy.
+// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where each S3
+// GET takes milliseconds the daemon holds as many messages as hide that latency, and
+// where the CPU is the limit it holds no more than keep the CPU busy.
 //
 // The contract with the handler: a message is deleted only when the handler returned nil
 // (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
@@ -244,7 +244,7 @@ type held struct {
 // handleMessage processes h, queues its deletion when it succeeded, and records it finished.
 func (c *Consumer) handleMessage(ctx context.Context, h held, del *deleter) {
 	ok := c.process(ctx, h.Message)
-	h.stop() // before the delete is queued, so that no extension races it
+	h.stop() // returns once no extension is under way, so that none races the delete
 	if ok {
 		del.add(aws.ToString(h.ReceiptHandle))
 	}
@@ -311,15 +311,28 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 
 // keepInvisible extends the message's visibility timeout every half timeout until stop is
 // called, so that a slow fetch or a retry is not delivered to another consumer meanwhile.
+// stop cancels an extension under way and returns once none is: an extension that
+// reached SQS after the message's delete would fail, and be logged and counted as an
+// error although nothing went wrong.
 func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
 	period := time.Duration(c.visible) * time.Second / 2
+	ctx, cancel := context.WithCancel(ctx)
 	var (
 		mu      sync.Mutex
 		stopped bool
 		timer   *time.Timer
+		calls   sync.WaitGroup // the extension under way, if any
 	)
 	var extend func()
 	extend = func() {
+		mu.Lock()
+		if stopped { // the timer fired as stop ran
+			mu.Unlock()
+			return
+		}
+		calls.Add(1)
+		mu.Unlock()
+		defer calls.Done()
 		_, err := c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl:          aws.String(c.o.QueueURL),
 			ReceiptHandle:     m.ReceiptHandle,
@@ -340,9 +353,11 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 	mu.Unlock()
 	return func() {
 		mu.Lock()
-		defer mu.Unlock()
 		stopped = true
 		timer.Stop()
+		mu.Unlock()
+		cancel()
+		calls.Wait()
 	}
 }
 

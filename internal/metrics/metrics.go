@@ -20,10 +20,13 @@ var (
 		Help: "SQS messages handled, by outcome (deleted: applied or deliberately skipped; retry: left for redelivery; unparseable: left for the dead-letter queue).",
 	}, []string{"outcome"})
 
-	// CacheWrites counts entries written with an object body.
+	// CacheWrites counts entries written with an object body. Only the daemon exports
+	// metrics, so source is always "event"; the label stays because dashboards select
+	// on it. Fills (s3cache lazyload, backfill, load --direct) run in the CLI, which
+	// exports none, and are not counted.
 	CacheWrites = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_cache_writes_total",
-		Help: "Cache entries written with an object body, by source (event: write-through; fill: lazy load or backfill).",
+		Help: "Cache entries written with an object body by the daemon, by source (event: write-through, the only source the daemon has; lazy-load and backfill fills are made by the CLI and not counted).",
 	}, []string{"source"})
 
 	// Evictions counts entries evicted (tombstoned).

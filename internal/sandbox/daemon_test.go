@@ -3,14 +3,23 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/internal/awsclient"
+	"github.com/s3cache/s3cache/internal/daemon"
 	"github.com/s3cache/s3cache/internal/testenv"
 )
 
@@ -85,5 +94,152 @@ func testDaemon(t *testing.T, o Options) {
 	}
 	if err := e.sb.StartDaemon(context.Background()); err == nil {
 		t.Error("StartDaemon after Close succeeded")
+	}
+}
+
+// gatedRedis is a TCP proxy in front of a miniredis. Once hold is set, it accepts
+// connections but never answers on them, and tells held about each: a dependency that
+// has stopped answering. drop closes the connections it holds.
+type gatedRedis struct {
+	url  string
+	hold atomic.Bool
+	held chan struct{}
+
+	mu      sync.Mutex
+	holding []net.Conn
+}
+
+func (g *gatedRedis) drop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.holding {
+		c.Close()
+	}
+	g.holding = nil
+}
+
+func startGatedRedis(t *testing.T) *gatedRedis {
+	t.Helper()
+	m := miniredis.RunT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedRedis{url: "redis://" + ln.Addr().String() + "/0", held: make(chan struct{}, 100)}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+			if g.hold.Load() {
+				g.mu.Lock()
+				g.holding = append(g.holding, c)
+				g.mu.Unlock()
+				g.held <- struct{}{}
+				continue
+			}
+			up, err := net.Dial("tcp", m.Addr())
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(up)
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return g
+}
+
+// TestSandbox_CloseDuringStartDaemon checks that Close does not wait for a daemon's
+// check of its dependencies (up to 10s when Redis does not answer), and that the
+// daemon whose check Close overtook is not started.
+func TestSandbox_CloseDuringStartDaemon(t *testing.T) {
+	g := startGatedRedis(t)
+	sb, err := Start(context.Background(), Options{RedisURL: g.url, Log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	g.hold.Store(true)
+	startCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- sb.StartDaemon(startCtx) }()
+	select {
+	case <-g.held: // the daemon's check is waiting for Redis
+	case err := <-started:
+		t.Fatalf("StartDaemon returned %v before asking Redis", err)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- sb.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case err := <-started:
+		t.Fatalf("StartDaemon returned (%v) before Close did: Close waited for the daemon's check", err)
+	}
+
+	cancel() // end the check; go-redis notices when its read fails
+	g.drop()
+	if err := <-started; err == nil {
+		t.Error("StartDaemon overtaken by Close: nil error, want one")
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if len(sb.daemons) != 0 {
+		t.Errorf("%d daemons registered after Close, want 0", len(sb.daemons))
+	}
+}
+
+// TestSandbox_RunAfterClose checks the other side of the race: a daemon whose check
+// passed just before Close began is not started once it has.
+func TestSandbox_RunAfterClose(t *testing.T) {
+	e := start(t, Options{})
+	cfg := e.sb.Config()
+	rdb, err := cfg.NewRedisClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	d := daemon.New(cfg, zap.NewNop(), daemon.Deps{
+		S3:    awsclient.NewS3(e.sb.AWSConfig(), true),
+		SQS:   awsclient.NewSQS(e.sb.AWSConfig()),
+		Redis: rdb,
+	})
+	if err := d.Check(ctx(t)); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := e.sb.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := e.sb.run(context.Background(), d, rdb, zap.NewNop()); !errors.Is(err, errClosed) {
+		t.Errorf("run after Close: %v, want %v", err, errClosed)
+	}
+	e.sb.mu.Lock()
+	defer e.sb.mu.Unlock()
+	if len(e.sb.daemons) != 0 {
+		t.Errorf("%d daemons registered after Close, want 0", len(e.sb.daemons))
 	}
 }

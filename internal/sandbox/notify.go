@@ -154,10 +154,17 @@ func (n *notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// From the write to the delivered notification, no other write to these keys runs:
-	// notifications describe the state each write left, and reach the queue in the
-	// order the writes completed.
-	unlock := n.locks.lock(req.bucket, keys)
+	n.write(r, req, keys, objects).copyTo(w)
+}
+
+// write passes the write to next and, when it succeeded, delivers its notifications,
+// with keys locked throughout: from the write to the delivered notification no other
+// write to these keys runs, so notifications describe the state each write left and
+// reach the queue in the order the writes completed. The keys are unlocked even when
+// next panics (net/http recovers the panic and serves on), and before the reply is
+// sent.
+func (n *notifier) write(r *http.Request, req request, keys []string, objects []gofakes3.ObjectID) *responseBuffer {
+	defer n.locks.lock(req.bucket, keys)()
 	buf := newResponseBuffer()
 	n.next.ServeHTTP(buf, r)
 	if buf.statusCode()/100 == 2 {
@@ -167,8 +174,7 @@ func (n *notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			n.deliver(ctx, e)
 		}
 	}
-	unlock()
-	buf.copyTo(w)
+	return buf
 }
 
 // readDeleteRequest reads a DeleteObjects body and puts it back for gofakes3.

@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/s3cache/s3cache/s3event"
 )
@@ -122,6 +125,29 @@ func TestKeyLocks(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestNotifier_PanicUnlocksKeys checks that a write whose handler panics leaves its
+// keys unlocked: net/http recovers the panic and serves on, and a key left locked would
+// hang every later write to it.
+func TestNotifier_PanicUnlocksKeys(t *testing.T) {
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("gofakes3 failed") })
+	send := func(context.Context, []byte) error { return nil }
+	n := NewNotifier(next, nil, "b", send, zap.NewNop()).(*notifier)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the handler's panic did not reach the caller")
+			}
+		}()
+		n.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPut, "/b/k", nil))
+	}()
+	for i := range n.locks {
+		if !n.locks[i].TryLock() {
+			t.Fatalf("lock stripe %d still held after the panic", i)
+		}
+		n.locks[i].Unlock()
+	}
 }
 
 func TestResponseBuffer(t *testing.T) {

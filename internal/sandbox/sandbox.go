@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"reflect"
 	"strconv"
@@ -374,9 +375,10 @@ func (s *Sandbox) Env() []string {
 // 5s of draining). Several daemons may consume the queue at once.
 func (s *Sandbox) StartDaemon(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("start daemon: sandbox is closed")
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errClosed
 	}
 	cfg := s.Config()
 	cfg.ShutdownTimeout = min(cfg.ShutdownTimeout, daemonDrain)
@@ -391,9 +393,29 @@ func (s *Sandbox) StartDaemon(ctx context.Context) error {
 		SQS:   awsclient.NewSQS(awsCfg),
 		Redis: rdb,
 	})
+	// Without s.mu: the check waits up to 10s for a dependency that does not answer,
+	// and Close must not wait for it.
 	if err := d.Check(ctx); err != nil {
 		rdb.Close()
 		return fmt.Errorf("start daemon: %w", err)
+	}
+	if err := s.run(ctx, d, rdb, log); err != nil {
+		rdb.Close()
+		return err
+	}
+	return nil
+}
+
+var errClosed = errors.New("start daemon: sandbox is closed")
+
+// run starts d and registers it for Close, unless Close has begun meanwhile: Close
+// stops only the daemons registered when it begins, so one started after would be left
+// running. The daemon closes rdb when it returns.
+func (s *Sandbox) run(ctx context.Context, d *daemon.Daemon, rdb io.Closer, log *zap.Logger) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	rd := &runningDaemon{cancel: cancel, done: make(chan struct{})}
