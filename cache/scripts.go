@@ -1,11 +1,15 @@
 package cache
 
-import "github.com/redis/go-redis/v9"
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // compareLua compares two S3 sequencers: right-pad the shorter with '0's, then compare
 // byte by byte (upper-cased hex). Lua's own string '<' follows the server's locale, so it
 // is not used.
-const compareLua = `
+var compareLua = `
 local function cmp(a, b)
   a = string.upper(a)
   b = string.upper(b)
@@ -36,23 +40,17 @@ local function newer(key, seq, removal)
 end
 ` + foreignLua
 
-// foreignLua clears a value of another Redis type at the entry's key: the original
-// sample's scripts wrote plain strings at exactly these keys. The entry or tombstone
-// written next replaces it in the same script, so a reader never sees the key empty.
-const foreignLua = `
-local function clearForeign(key)
-  local t = redis.call('TYPE', key).ok
-  if t == 'none' or t == 'hash' then return false end
-  redis.call('DEL', key)
-  return true
-end
+// foreignLua holds the helpers every writing script starts with: clearForeign, which
+// clears a value of another Redis type at the entry's key, and applied, the answer.
+//
+//go:embed foreign.lua
+var foreignLua string
 
--- applied is a script's answer: 1, or 2 when it replaced a value of another type.
-local function applied(replaced)
-  if replaced then return 2 end
-  return 1
-end
-`
+// fillLua is the fill's body, a file of its own so that readers in other languages run
+// exactly the script Store.Fill runs (examples/python).
+//
+//go:embed fill.lua
+var fillLua string
 
 // The scripts answer 0 (not applied), 1 (applied) or 2 (applied, in place of a value
 // of another type).
@@ -80,14 +78,7 @@ return applied(replaced)
 `)
 
 // fillScript writes an object only where there is neither an entry nor a tombstone.
-// KEYS[1] entry; ARGV[1] TTL in ms (0: none); ARGV[2..] field, value pairs.
-var fillScript = redis.NewScript(foreignLua + `
-local replaced = clearForeign(KEYS[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'seq', '', unpack(ARGV, 2))
-if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return applied(replaced)
-`)
+var fillScript = redis.NewScript(foreignLua + fillLua)
 
 // removeEntryScript removes KEYS[1] if it holds a hash: s3cache writes nothing else, so
 // a key of another type there (a string the AWS sample's scripts wrote, anything another

@@ -4,6 +4,8 @@
 #   - systemd-analyze (Debian's systemd), which checks the unit file;
 #   - jq (Debian's jq), which the EC2 host's user data uses and cfn's tests run;
 #   - promtool (Debian's prometheus), which checks and unit-tests the alert rules;
+#   - redis-py and boto3 for Debian's python3 (python3-redis, python3-boto3), which the
+#     Python reader's tests use;
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -52,6 +54,11 @@ if ! command -v jq >/dev/null; then
 fi
 if ! command -v promtool >/dev/null; then
 	apt_install prometheus
+fi
+# The Debian interpreter, whatever python3 comes first on PATH (examples/python looks
+# there first).
+if ! /usr/bin/python3 -c 'import redis, boto3' 2>/dev/null; then
+	apt_install python3 python3-redis python3-boto3
 fi
 
 if ! have_goaws; then
