@@ -6,6 +6,7 @@
 #   - promtool (Debian's prometheus), which checks and unit-tests the alert rules;
 #   - redis-py and boto3 for Debian's python3 (python3-redis, python3-boto3), which the
 #     Python reader's tests use;
+#   - Debian's AWS CLI (awscli, v2), which runs the commands s3cache demo --serve prints;
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -59,6 +60,9 @@ fi
 # there first).
 if ! /usr/bin/python3 -c 'import redis, boto3' 2>/dev/null; then
 	apt_install python3 python3-redis python3-boto3
+fi
+if [[ ! -x /usr/bin/aws ]]; then
+	apt_install awscli
 fi
 
 if ! have_goaws; then

@@ -48,6 +48,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	serve := fs.Bool("serve", false, "keep the sandbox running and print export lines; stop with Ctrl-C")
 	count := fs.Int("count", 100, "objects the tour loads")
 	withDaemon := fs.Bool("daemon", true, "with --serve: run s3cached in this process (false: run your own against the exports)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:0", "with --serve: where the in-process s3cached serves /metrics, /healthz and /readyz (port 0: a free port)")
 	s3Port := fs.Int("s3-port", 0, "S3 port on 127.0.0.1 (0: a free port)")
 	sqsPort := fs.Int("sqs-port", 0, "SQS port on 127.0.0.1 (0: a free port)")
 	redisPort := fs.Int("redis-port", 0, "embedded Redis port on 127.0.0.1 (0: a free port)")
@@ -76,6 +77,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	opts := sandbox.Options{
 		S3Port: *s3Port, SQSPort: *sqsPort, RedisPort: *redisPort,
 		Base: e.cfg, Log: log,
+	}
+	if *serve && *withDaemon {
+		opts.HTTPAddr = *httpAddr
 	}
 	if _, set := os.LookupEnv("S3CACHE_REDIS_URL"); set {
 		opts.RedisURL, opts.RedisCluster = e.cfg.RedisURL, e.cfg.RedisCluster
@@ -254,13 +258,15 @@ Bucket s3://%s notifies queue %s
 (dead-letter queue %s).
 `, sb.Bucket(), sb.QueueURL(), sb.DLQURL())
 	if withDaemon {
-		fmt.Fprintln(w, "s3cached is running in this process.")
+		fmt.Fprintf(w, "s3cached is running in this process: metrics at http://%s/metrics (also /healthz, /readyz).\n", sb.HTTPAddr())
 	} else {
 		fmt.Fprintln(w, "No daemon runs: start one with  go run ./cmd/s3cached")
 	}
 	fmt.Fprintf(w, `
-Then, in that shell:
-  aws s3 cp README.md s3://%[1]s/readme.txt     # the AWS CLI reads AWS_ENDPOINT_URL_S3
+Then, in that shell (the AWS CLI v1 and v2 alike; --endpoint-url, because v1 before
+1.29 and v2 before 2.13 ignore AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS):
+  aws --endpoint-url "$AWS_ENDPOINT_URL_S3" s3 cp README.md s3://%[1]s/readme.txt
+  aws --endpoint-url "$AWS_ENDPOINT_URL_SQS" sqs get-queue-attributes --queue-url "$S3CACHE_QUEUE_URL" --attribute-names All
   s3cache load --wait && s3cache query compare
   redis-cli -u "$S3CACHE_REDIS_URL" HGET %[1]s:readme.txt body
 

@@ -4,9 +4,17 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/testenv"
@@ -67,6 +75,8 @@ func TestDemo_Serve(t *testing.T) {
 	}()
 
 	exports := map[string]string{}
+	var awsCommands []string
+	var metricsURL string
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		line := sc.Text()
@@ -74,12 +84,18 @@ func TestDemo_Serve(t *testing.T) {
 			k, v, _ := strings.Cut(kv, "=")
 			exports[k] = v
 		}
+		if cmd, ok := strings.CutPrefix(line, "  aws "); ok {
+			awsCommands = append(awsCommands, cmd)
+		}
+		if m := regexp.MustCompile(`metrics at (http://\S+/metrics)`).FindStringSubmatch(line); m != nil {
+			metricsURL = m[1]
+		}
 		if strings.HasPrefix(line, "Ctrl-C stops") {
 			break
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	for _, k := range []string{"S3CACHE_QUEUE_URL", "S3CACHE_BUCKET", "S3CACHE_REDIS_URL", "S3CACHE_S3_PATH_STYLE", "AWS_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"} {
+	for _, k := range []string{"S3CACHE_QUEUE_URL", "S3CACHE_BUCKET", "S3CACHE_REDIS_URL", "S3CACHE_S3_PATH_STYLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"} {
 		if exports[k] == "" {
 			t.Fatalf("no export line for %s (got %v)", k, exports)
 		}
@@ -87,12 +103,26 @@ func TestDemo_Serve(t *testing.T) {
 	for k, v := range exports {
 		t.Setenv(k, v)
 	}
+	runPrintedAWSCommands(t, awsCommands, exports)
 	var out strings.Builder
 	if err := run(t.Context(), []string{"load", "--count", "10", "--wait", "--timeout", "30s"}, &out, io.Discard); err != nil {
 		t.Fatalf("s3cache load --wait against the exports: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "cached by s3cached: 10 of 10") {
 		t.Errorf("load output: %s", out.String())
+	}
+	// The in-process daemon's metrics are where --serve said, and count its work.
+	if metricsURL == "" {
+		t.Fatal("--serve printed no metrics address")
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatalf("GET %s: %v", metricsURL, err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^s3cache_events_total\{outcome="written",type="created"\} ([1-9]\d*)$`).Match(metrics) {
+		t.Errorf("GET %s: no created events written in\n%.2000s", metricsURL, metrics)
 	}
 
 	cancel()
@@ -148,4 +178,76 @@ func TestDemo_ServeMasksThePassword(t *testing.T) {
 	if strings.Contains(out.String(), "export S3CACHE_REDIS_URL") || !strings.Contains(out.String(), "# S3CACHE_REDIS_URL=redis://:xxxxx@") {
 		t.Errorf("want the URL masked in a comment, not exported:\n%s", out.String())
 	}
+}
+
+// runPrintedAWSCommands runs the aws command lines --serve printed, as a user pastes them
+// into a shell with the exports, with each AWS CLI there is: Debian's (v2) and whatever
+// aws comes first on PATH (here, v1). Each must reach the sandbox: the upload it prints
+// is cached by the daemon.
+func runPrintedAWSCommands(t *testing.T, commands []string, exports map[string]string) {
+	t.Helper()
+	if len(commands) == 0 {
+		t.Fatal("--serve printed no aws commands")
+	}
+	var clis []string
+	for _, c := range []string{"/usr/bin/aws", "aws"} {
+		p, err := exec.LookPath(c)
+		if err != nil || slices.Contains(clis, p) {
+			continue
+		}
+		clis = append(clis, p)
+	}
+	if len(clis) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no AWS CLI and CI=true: install Debian's awscli")
+		}
+		t.Log("no AWS CLI: the printed aws commands are not checked (Debian's awscli)")
+		return
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("# a file to upload\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		// The user's own AWS settings must not steer the CLI away from the sandbox.
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range exports {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+	rdb := redis.NewClient(mustParseRedisURL(t, exports["S3CACHE_REDIS_URL"]))
+	defer rdb.Close()
+	key := exports["S3CACHE_BUCKET"] + ":readme.txt"
+	for _, cli := range clis {
+		version, _ := exec.Command(cli, "--version").CombinedOutput()
+		rdb.Del(t.Context(), key)
+		for _, c := range commands {
+			cmd := exec.CommandContext(t.Context(), "bash", "-c", `"$AWS_CLI" `+c)
+			cmd.Dir, cmd.Env = dir, append(env, "AWS_CLI="+cli)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s (%s) aws %s: %v\n%s", cli, strings.TrimSpace(string(version)), c, err, out)
+			}
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for rdb.HGet(t.Context(), key, "body").Val() != "# a file to upload\n" {
+			if time.Now().After(deadline) {
+				t.Errorf("%s (%s): the uploaded readme.txt was not cached at %s", cli, strings.TrimSpace(string(version)), key)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func mustParseRedisURL(t *testing.T, u string) *redis.Options {
+	t.Helper()
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("S3CACHE_REDIS_URL %q: %v", u, err)
+	}
+	return o
 }

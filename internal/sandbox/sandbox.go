@@ -68,7 +68,8 @@ type Options struct {
 	// free port. RedisPort is unused when RedisURL is set.
 	S3Port, SQSPort, RedisPort int
 	// HTTPAddr is S3CACHE_HTTP_ADDR in Config: where a daemon serves /metrics, /healthz
-	// and /readyz. Empty disables that server [""].
+	// and /readyz. Port 0 picks a free port when the sandbox starts (Sandbox.HTTPAddr says
+	// which); only one daemon can serve it. Empty disables that server [""].
 	HTTPAddr string
 	// Base holds the settings the sandbox does not own (TTLs, key prefix and filters,
 	// limits, workers, log and shutdown settings), typically from config.Load. The zero
@@ -91,6 +92,7 @@ type Sandbox struct {
 	queueURL string
 	dlqURL   string
 	redisURL string
+	httpAddr string // Options.HTTPAddr, port resolved
 
 	s3       *httpServer
 	sqs      *sqsServer
@@ -150,6 +152,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	}()
 
 	if err = s.startRedis(ctx); err != nil {
+		return nil, err
+	}
+	if s.httpAddr, err = resolvePort(o.HTTPAddr); err != nil {
 		return nil, err
 	}
 	if err = s.startS3(ctx); err != nil {
@@ -339,15 +344,41 @@ func (s *Sandbox) Config() config.Config {
 	c.RedisURL = s.redisURL
 	c.RedisCluster = s.o.RedisCluster
 	c.S3PathStyle = true
-	c.HTTPAddr = s.o.HTTPAddr
+	c.HTTPAddr = s.httpAddr
 	return c
+}
+
+// HTTPAddr is where a daemon of the sandbox serves /metrics, /healthz and /readyz
+// (Options.HTTPAddr with its port resolved), "" when none does.
+func (s *Sandbox) HTTPAddr() string { return s.httpAddr }
+
+// resolvePort replaces port 0 in addr with a port free now. The daemon listens on it only
+// when it starts, so another program could take it meanwhile; the daemon then fails to
+// start and says so. That is the price of the daemon owning its listener, as s3cached's does.
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if addr == "" || err == nil && port != "0" {
+		return addr, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("HTTP address %q: %w (want host:port, e.g. 127.0.0.1:9180)", addr, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("find a free port on %s for the daemon's /metrics: %w", host, err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // Env returns, as KEY=value, the environment that points s3cached, s3cache and the AWS
 // CLI at the sandbox: S3CACHE_QUEUE_URL, S3CACHE_BUCKET, S3CACHE_REDIS_URL,
-// S3CACHE_REDIS_CLUSTER (when set), S3CACHE_S3_PATH_STYLE, AWS_REGION,
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SQS
-// and AWS_EC2_METADATA_DISABLED. Values are unquoted.
+// S3CACHE_REDIS_CLUSTER (when set), S3CACHE_S3_PATH_STYLE, AWS_REGION and
+// AWS_DEFAULT_REGION (the AWS CLI v1 reads only the second), AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SQS,
+// AWS_EC2_METADATA_DISABLED, and AWS_REQUEST_CHECKSUM_CALCULATION and
+// AWS_RESPONSE_CHECKSUM_VALIDATION set to when_required (recent SDKs and CLIs otherwise
+// send checksums the local S3 server does not check). Values are unquoted.
 func (s *Sandbox) Env() []string {
 	env := []string{
 		"S3CACHE_QUEUE_URL=" + s.queueURL,
@@ -360,11 +391,14 @@ func (s *Sandbox) Env() []string {
 	return append(env,
 		"S3CACHE_S3_PATH_STYLE=true",
 		"AWS_REGION="+region,
+		"AWS_DEFAULT_REGION="+region,
 		"AWS_ACCESS_KEY_ID="+accessKeyID,
 		"AWS_SECRET_ACCESS_KEY="+secretAccessKey,
 		"AWS_ENDPOINT_URL_S3="+s.s3URL,
 		"AWS_ENDPOINT_URL_SQS="+s.sqsURL,
 		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_REQUEST_CHECKSUM_CALCULATION=when_required",
+		"AWS_RESPONSE_CHECKSUM_VALIDATION=when_required",
 	)
 }
 
