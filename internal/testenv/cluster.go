@@ -11,11 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// clusterSize is how many masters StartRedisCluster starts. There are no replicas.
+// clusterSize is how many masters RunRedisCluster starts. There are no replicas.
 const clusterSize = 3
 
 // Cluster is a Redis Cluster of three masters, each owning a third of the hash slots,
-// started by StartRedisCluster.
+// started by RunRedisCluster.
 type Cluster struct {
 	// Addrs are the masters' host:port addresses.
 	Addrs []string

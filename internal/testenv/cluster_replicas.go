@@ -12,7 +12,7 @@ import (
 )
 
 // ReplicatedCluster is a Redis Cluster of three masters with one replica each, started
-// by StartRedisClusterWithReplicas. The embedded Cluster describes the masters as they
+// by RunRedisClusterWithReplicas. The embedded Cluster describes the masters as they
 // were started; after a failover a replica serves their slots.
 type ReplicatedCluster struct {
 	*Cluster

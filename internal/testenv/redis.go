@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is a redis-server started by StartRedis or StartRedisTLS (or one node of a
+// Redis is a redis-server started by RunRedis or RunRedisTLS (or one node of a
 // Cluster). It keeps nothing on disk: no RDB snapshots, no AOF.
 type Redis struct {
 	// Addr is the server's host:port, on 127.0.0.1.

@@ -18,8 +18,8 @@ import (
 	"github.com/s3cache/s3cache/internal/awsclient"
 )
 
-// S3 is an in-memory S3-compatible server (gofakes3) running in the test process on a
-// free port of 127.0.0.1, started by StartS3. It sends no event notifications.
+// S3 is an in-memory S3-compatible server (gofakes3) running in the calling process on a
+// free port of 127.0.0.1, started by RunS3. It sends no event notifications.
 type S3 struct {
 	// Endpoint is http://127.0.0.1:PORT.
 	Endpoint string

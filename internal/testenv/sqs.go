@@ -28,7 +28,7 @@ import (
 const goawsModule = "github.com/Admiral-Piett/goaws"
 
 // SQS is an SQS-compatible server (goaws v0.5.4, a separate process) on a free port,
-// started by StartSQS. Queues and messages live in its memory only.
+// started by RunSQS. Queues and messages live in its memory only.
 //
 // Differences from Amazon SQS that tests must allow for:
 //   - visibility timeouts are whole seconds, and an expired message becomes visible
