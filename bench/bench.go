@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
@@ -130,23 +130,32 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Run starts the servers (through tb: a testing.T, or a testenv.Standalone in a
-// program), builds and runs the daemon and the CLI, and returns the report.
-func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
+// Run starts the servers, builds and runs the daemon and the CLI, and returns the
+// report. It stops everything it started before it returns.
+func Run(ctx context.Context, o Options) (*Report, error) {
 	o = o.withDefaults()
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
 	started := time.Now()
 
+	dir, err := os.MkdirTemp("", "s3cache-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	logf("building s3cached, s3cache and the benchmark's helpers")
-	bins, err := buildBinaries(ctx, tb.TempDir(), o.BinDir, o.PprofDir != "")
+	bins, err := buildBinaries(ctx, dir, o.BinDir, o.PprofDir != "")
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServers(ctx, tb, bins, o.PprofDir, logf)
+	s, err := startServers(ctx, dir, bins, o.PprofDir, logf)
 	if err != nil {
 		return nil, err
 	}
-	queueURL, _ := s.sqs.CreateQueue(tb, "bench", 30*time.Second, 0)
+	defer s.close()
+	queueURL, _, err := s.sqs.NewQueue("bench", 30*time.Second, 0)
+	if err != nil {
+		return nil, err
+	}
 
 	noise := s.startNoise()
 	rep := &Report{
@@ -175,7 +184,11 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 		return nil, err
 	}
 	logf("steady: %d events/s of %s for %v", o.SteadyRate, humanBytes(o.SteadySize), o.SteadyDuration)
-	st, err := steady(ctx, s, s.newQueue("steady"), o.SteadyRate, o.SteadyDuration, o.SteadySize, daemonRun{route: s.direct(), workers: o.Workers})
+	steadyURL, err := s.newQueue("steady")
+	if err != nil {
+		return nil, err
+	}
+	st, err := steady(ctx, s, steadyURL, o.SteadyRate, o.SteadyDuration, o.SteadySize, daemonRun{route: s.direct(), workers: o.Workers})
 	if err != nil {
 		return nil, err
 	}

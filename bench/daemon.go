@@ -42,22 +42,27 @@ type daemonRun struct {
 }
 
 // startDaemons starts r's daemons for the run called name with otherwise the default
-// configuration. It does not wait for them to be ready. When one cannot start, s.tb
-// fails.
-func (s *servers) startDaemons(queueURL string, r daemonRun, name string) daemons {
-	ds := make(daemons, max(r.daemons, 1))
-	for i := range ds {
+// configuration. It does not wait for them to be ready. When one cannot start, it
+// closes those it started.
+func (s *servers) startDaemons(queueURL string, r daemonRun, name string) (daemons, error) {
+	var ds daemons
+	for i := range max(r.daemons, 1) {
 		n := name
 		if i > 0 {
 			n = fmt.Sprintf("%s-%d", name, i+1)
 		}
-		ds[i] = s.startDaemon(queueURL, r, n)
+		d, err := s.startDaemon(queueURL, r, n)
+		if err != nil {
+			ds.close()
+			return nil, err
+		}
+		ds = append(ds, d)
 	}
-	return ds
+	return ds, nil
 }
 
-// startDaemon starts one daemon of r.
-func (s *servers) startDaemon(queueURL string, r daemonRun, name string) *daemonProc {
+// startDaemon starts one daemon of r, its log in a temporary directory of its own.
+func (s *servers) startDaemon(queueURL string, r daemonRun, name string) (*daemonProc, error) {
 	env := append(cleanEnv(),
 		"S3CACHE_QUEUE_URL="+queueURL,
 		"S3CACHE_BUCKET="+bucket,
@@ -73,8 +78,11 @@ func (s *servers) startDaemon(queueURL string, r daemonRun, name string) *daemon
 	if s.pprofDir != "" {
 		env = append(env, "S3CACHE_BENCH_PPROF_DIR="+s.pprofDir, "S3CACHE_BENCH_RUN="+name)
 	}
-	d := testenv.StartDaemon(s.tb, s.bins.daemon, env, testenv.DaemonOptions{Name: "s3cached-" + name, LogLines: logLines})
-	return &daemonProc{Daemon: d, name: name}
+	d, err := testenv.RunDaemon(s.bins.daemon, env, testenv.DaemonOptions{Name: "s3cached-" + name})
+	if err != nil {
+		return nil, err
+	}
+	return &daemonProc{Daemon: d, name: name}, nil
 }
 
 // daemons are the daemons of one run, on one queue.
@@ -96,9 +104,10 @@ func (ds daemons) done() <-chan struct{} {
 	return done
 }
 
-func (ds daemons) kill() {
+// close kills the daemons and removes their logs.
+func (ds daemons) close() {
 	for _, d := range ds {
-		d.Kill()
+		_ = d.Close()
 	}
 }
 
@@ -139,7 +148,11 @@ func (ds daemons) metrics() (map[string]float64, error) {
 // stopDaemon stops the daemon with SIGTERM, as systemd does, and, for a profiled
 // daemon, reports the SQS calls it made.
 func (s *servers) stopDaemon(d *daemonProc) error {
-	if code := d.Stop(s.tb, syscall.SIGTERM, 15*time.Second); code != 0 {
+	code, err := d.Terminate(syscall.SIGTERM, 15*time.Second)
+	if err != nil {
+		return fmt.Errorf("stop s3cached: %w; log: %s", err, d.LogTail(logLines))
+	}
+	if code != 0 {
 		return fmt.Errorf("stop s3cached: %w; log: %s", d.Err(), d.LogTail(logLines))
 	}
 	if s.pprofDir == "" {

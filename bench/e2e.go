@@ -78,7 +78,10 @@ func daemonKey(i int) string {
 // this run's first messages out of sight for the visibility timeout.
 func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeout time.Duration) (E2E, error) {
 	n := len(o.keys)
-	queueURL := s.newQueue("e2e")
+	queueURL, err := s.newQueue("e2e")
+	if err != nil {
+		return E2E{}, err
+	}
 	if keys, err := s.rdb.DBSize(ctx).Result(); err != nil || keys != 0 {
 		return E2E{}, fmt.Errorf("redis holds %d keys before the run (%v): want none", keys, err)
 	}
@@ -97,8 +100,11 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 		before[daemonKey(i)] = 0 // they do not exist yet
 	}
 	start := time.Now()
-	ds := s.startDaemons(queueURL, r, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
-	defer ds.kill()
+	ds, err := s.startDaemons(queueURL, r, "e2e-"+strings.ReplaceAll(humanBytes(o.size), " ", ""))
+	if err != nil {
+		return E2E{}, err
+	}
+	defer ds.close()
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last, err := waitKeys(waitCtx, s.rdb, int64(n), ds.done())
@@ -270,10 +276,15 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 	}
 	defer w.close()
 	o := newObjectSet("steady/"+strconv.Itoa(size)+"/", n, size)
-	ds := s.startDaemons(queueURL, r, "steady")
-	defer ds.kill()
+	ds, err := s.startDaemons(queueURL, r, "steady")
+	if err != nil {
+		return Steady{}, err
+	}
+	defer ds.close()
 	for _, d := range ds {
-		d.WaitReady(s.tb, 15*time.Second)
+		if err := d.AwaitReady(15 * time.Second); err != nil {
+			return Steady{}, fmt.Errorf("%w; log: %s", err, d.LogTail(logLines))
+		}
 	}
 	reached := w.expect(redisKey(o.prefix), n)
 	before := s.meter(ds).sample()

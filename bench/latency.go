@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/s3cache/s3cache/internal/latency"
@@ -161,21 +161,27 @@ func (ps *proxies) injected() Injected {
 	}
 }
 
-// RunLatency starts the servers (through tb, as Run does), builds the daemon and runs
-// the latency benchmark.
-func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyReport, error) {
+// RunLatency starts the servers, builds the daemon and runs the latency benchmark. It
+// stops everything it started before it returns.
+func RunLatency(ctx context.Context, o LatencyOptions) (*LatencyReport, error) {
 	o = o.withDefaults()
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
 	started := time.Now()
+	dir, err := os.MkdirTemp("", "s3cache-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	logf("building s3cached and the benchmark's helpers")
-	bins, err := buildBinaries(ctx, tb.TempDir(), o.BinDir, false)
+	bins, err := buildBinaries(ctx, dir, o.BinDir, false)
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServers(ctx, tb, bins, "", logf)
+	s, err := startServers(ctx, dir, bins, "", logf)
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	noise := s.startNoise()
 	rep := &LatencyReport{Machine: describeMachine(ctx, s), Profile: o.Profile.String(), Workers: o.Workers, Rounds: o.Rounds}
 
@@ -199,11 +205,15 @@ func RunLatency(ctx context.Context, tb testing.TB, o LatencyOptions) (*LatencyR
 		return nil, err
 	}
 	logf("steady: %d events/s of 1 KiB for %v under the %s profile", o.SteadyRate, o.SteadyDuration, o.Profile.Name)
+	steadyURL, err := s.newQueue("steady")
+	if err != nil {
+		return nil, err
+	}
 	ps, err := s.startProxies(o.Profile)
 	if err != nil {
 		return nil, err
 	}
-	rep.Steady, err = steady(ctx, s, s.newQueue("steady"), o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: ps.route(), workers: o.Workers})
+	rep.Steady, err = steady(ctx, s, steadyURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: ps.route(), workers: o.Workers})
 	rep.Injected = ps.injected()
 	ps.close()
 	if err != nil {

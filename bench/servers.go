@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,38 +73,61 @@ type servers struct {
 	rdb   *redis.Client // for the benchmark's own commands
 	bins  binaries
 	dir   string
-	tb    testing.TB // starts the daemons
 	// pprofDir, when set, receives the profiles of a profiled daemon (bench/profiled).
 	pprofDir string
 	logf     func(format string, args ...any)
 	queues   int // created by newQueue
 }
 
-// startServers starts Redis and SQS through testenv (tb fails on a missing server) and
-// the S3 server process.
-func startServers(ctx context.Context, tb testing.TB, bins binaries, pprofDir string, logf func(string, ...any)) (*servers, error) {
-	s := &servers{bins: bins, dir: tb.TempDir(), tb: tb, pprofDir: pprofDir, logf: logf}
-	s.redis = testenv.StartRedis(tb)
-	s.sqs = testenv.StartSQS(tb)
+// startServers starts Redis and SQS through testenv and the S3 server process, whose log
+// goes to dir. close stops them. A missing server binary is an error that says how to
+// install it.
+func startServers(ctx context.Context, dir string, bins binaries, pprofDir string, logf func(string, ...any)) (_ *servers, err error) {
+	s := &servers{bins: bins, dir: dir, pprofDir: pprofDir, logf: logf}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.redis, err = testenv.RunRedis(); err != nil {
+		return nil, err
+	}
+	if s.sqs, err = testenv.RunSQS(); err != nil {
+		return nil, err
+	}
 	opts, err := redis.ParseURL(s.redis.URL)
 	if err != nil {
 		return nil, err
 	}
 	opts.PoolSize = 64
 	s.rdb = redis.NewClient(opts)
-	tb.Cleanup(func() { _ = s.rdb.Close() })
 	if err := s.restartS3(ctx); err != nil {
 		return nil, err
 	}
-	tb.Cleanup(func() { s.s3.stop() })
 	return s, nil
 }
 
+// close stops the servers that were started.
+func (s *servers) close() {
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
+	if s.s3 != nil {
+		s.s3.stop()
+	}
+	if s.sqs != nil {
+		_ = s.sqs.Close()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+}
+
 // newQueue creates a queue of its own for one run, named prefix-N.
-func (s *servers) newQueue(prefix string) string {
+func (s *servers) newQueue(prefix string) (string, error) {
 	s.queues++
-	url, _ := s.sqs.CreateQueue(s.tb, fmt.Sprintf("%s-%d", prefix, s.queues), 30*time.Second, 0)
-	return url
+	url, _, err := s.sqs.NewQueue(fmt.Sprintf("%s-%d", prefix, s.queues), 30*time.Second, 0)
+	return url, err
 }
 
 // restartS3 replaces the S3 server with a new, empty one, so that each object size

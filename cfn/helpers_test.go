@@ -1,7 +1,6 @@
 package cfn_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/awslabs/goformation/v7/intrinsics"
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/s3cache/s3cache/cfn"
-	"github.com/s3cache/s3cache/internal/config"
 )
 
 // rawTemplate is the template as plain data, intrinsic functions kept in their long form
@@ -607,24 +604,4 @@ func (s *stack) outputs() (map[string]string, error) {
 		out[name] = str
 	}
 	return out, nil
-}
-
-// ---- configuration variables -----------------------------------------------------------
-
-// configVarNames returns the S3CACHE_* variables s3cached reads, named as envconfig names
-// them.
-func configVarNames(t *testing.T) map[string]bool {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := envconfig.Usagef(config.Prefix, &config.Config{}, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, n := range strings.Fields(buf.String()) {
-		names[n] = true
-	}
-	if len(names) == 0 {
-		t.Fatal("envconfig lists no variables for config.Config")
-	}
-	return names
 }

@@ -177,7 +177,7 @@ func parseEnvFile(t *testing.T, s string) map[string]string {
 // stack's queue, bucket and Redis as the user s3cache.
 func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 	rt := loadRaw(t)
-	known := configVarNames(t)
+	known := config.VarNames()
 	passwordFile := filepath.Join(t.TempDir(), "redis-password")
 	if err := os.WriteFile(passwordFile, []byte("Abcdef0123456789xyz\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 			}
 			vars := parseEnvFile(t, outs["EnvFile"])
 			for k := range vars {
-				if !known[k] && k != "AWS_REGION" {
+				if !slices.Contains(known, k) && k != "AWS_REGION" {
 					t.Errorf("EnvFile sets %s, which s3cached does not read", k)
 				}
 			}
@@ -217,7 +217,7 @@ func TestTemplate_EnvFileIsValidConfig(t *testing.T) {
 			}
 
 			// s3cached's own configuration loader accepts it.
-			for k := range known {
+			for _, k := range known {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
 			}

@@ -100,33 +100,33 @@ func TestBadInput(t *testing.T) {
 	big.Size = 10 // the event understates it; the fetch finds out
 	want["too-large.bin"] = ""
 	add("TooLarge", notification(big), deleted)
-	longSeq := created("long-sequencer.txt", []byte("long sequencer"))
-	longSeq.Sequencer = strings.Repeat("F", 10000)
-	want["long-sequencer.txt"] = "long sequencer"
-	add("LongSequencer", notification(longSeq), deleted)
-	odd := created("odd-sequencer.txt", []byte("odd sequencer"))
-	odd.Sequencer = `zz<script>'"`
-	want["odd-sequencer.txt"] = "odd sequencer"
-	add("NonHexSequencer", notification(odd), deleted)
-	want["no-sequencer.txt"] = "no sequencer"
-	noSeq := created("no-sequencer.txt", []byte("no sequencer"))
-	noSeq.Sequencer = ""
-	add("NoSequencer", notification(noSeq), deleted)
+	// Sequencers no real event has: each event is still applied.
+	for _, m := range []struct{ name, key, body, seq string }{
+		{"LongSequencer", "long-sequencer.txt", "long sequencer", strings.Repeat("F", 10000)},
+		{"NonHexSequencer", "odd-sequencer.txt", "odd sequencer", `zz<script>'"`},
+		{"NoSequencer", "no-sequencer.txt", "no sequencer", ""},
+	} {
+		e := created(m.key, []byte(m.body))
+		e.Sequencer = m.seq
+		want[m.key] = m.body
+		add(m.name, notification(e), deleted)
+	}
 	// What only feeds metrics, or a number as a string, never costs an event.
-	sizeString := notification(created("size-as-string.txt", []byte("size as a string")))
-	sizeString = strings.Replace(sizeString, `"size":16`, `"size":"16"`, 1)
-	if !strings.Contains(sizeString, `"size":"16"`) {
-		t.Fatalf("no size to write as a string in %s", sizeString)
+	for _, m := range []struct {
+		name, key, body string
+		spoil           *regexp.Regexp
+		with            string
+	}{
+		{"SizeAsNumericString", "size-as-string.txt", "size as a string", regexp.MustCompile(`"size":16\b`), `"size":"16"`},
+		{"UnreadableEventTime", "unreadable-time.txt", "unreadable time", regexp.MustCompile(`"eventTime":"[^"]*"`), `"eventTime":"yesterday"`},
+	} {
+		body := notification(created(m.key, []byte(m.body)))
+		if !m.spoil.MatchString(body) {
+			t.Fatalf("%s: nothing to replace with %s in %s", m.name, m.with, body)
+		}
+		want[m.key] = m.body
+		add(m.name, m.spoil.ReplaceAllString(body, m.with), deleted)
 	}
-	want["size-as-string.txt"] = "size as a string"
-	add("SizeAsNumericString", sizeString, deleted)
-	badTime := notification(created("unreadable-time.txt", []byte("unreadable time")))
-	badTime = regexp.MustCompile(`"eventTime":"[^"]*"`).ReplaceAllString(badTime, `"eventTime":"yesterday"`)
-	if !strings.Contains(badTime, `"eventTime":"yesterday"`) {
-		t.Fatalf("no eventTime to spoil in %s", badTime)
-	}
-	want["unreadable-time.txt"] = "unreadable time"
-	add("UnreadableEventTime", badTime, deleted)
 	add("UnknownFields", `{"Records":[{"eventVersion":"2.9","eventSource":"minio:s3","eventName":"s3:ObjectCreated:Put","future":{"x":[1,2,3]},"s3":{"bucket":{"name":"`+bucket+`","extra":true},"object":{"key":"unknown-fields.txt","sequencer":"`+created("unknown-fields.txt", []byte("unknown fields")).Sequencer+`","new":null}}}],"more":1}`, deleted)
 	want["unknown-fields.txt"] = "unknown fields"
 

@@ -142,81 +142,89 @@ func TestFault_RedisClusterMasterKilled(t *testing.T) {
 	st.check(t, w, checkOptions{lostUntil: lostUntil})
 }
 
-func TestFault_S3Errors(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxyS3()
-	st.startDaemon()
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusInternalServerError})
-		hold(4 * time.Second)
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusServiceUnavailable})
-		hold(4 * time.Second)
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Status: http.StatusServiceUnavailable, Rate: 0.5})
-		hold(2 * time.Second)
-		proxy.Clear()
-	})
-	if proxy.Hits() == 0 {
-		t.Error("no S3 request met the fault")
-	}
-	st.check(t, w, checkOptions{})
+// hang is a fault delay no client waits out: requests that meet it get no reply until
+// the client gives up on them.
+const hang = time.Hour
+
+// faultStep is one fault of a proxy and how long it lasts.
+type faultStep struct {
+	fault testenv.Fault
+	hold  time.Duration
 }
 
-func TestFault_S3SlowAndResetting(t *testing.T) {
+// TestFault_AWS puts a fault proxy in front of S3 or SQS and, mid-stream, injects each
+// step's fault in turn for as long as the step says, then clears it. Some request must
+// have met a fault.
+func TestFault_AWS(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxyS3()
-	st.startDaemon()
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		// Slower than the visibility timeout: the daemons must keep the messages
-		// invisible while they wait.
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Delay: visibilityTimeout + time.Second})
-		hold(5 * time.Second)
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Reset: true})
-		hold(4 * time.Second)
-		proxy.Clear()
-	})
-	if proxy.Hits() == 0 {
-		t.Error("no S3 request met the fault")
+	s3Get := func(f testenv.Fault) testenv.Fault {
+		f.Match = latency.S3GetObject
+		return f
 	}
-	st.check(t, w, checkOptions{})
-}
-
-func TestFault_SQSUnreachable(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxySQS()
-	a, b := st.startDaemon(), st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		// Every call fails: receives, deletes, visibility changes, readiness probes.
-		proxy.Set(testenv.Fault{Reset: true})
-		waitReady(t, http.StatusServiceUnavailable, 10*time.Second, a, b)
-		hold(6 * time.Second)
-		proxy.Clear()
-	})
-	waitReady(t, http.StatusOK, 30*time.Second, a, b)
-	st.check(t, w, checkOptions{})
-}
-
-func TestFault_SQSReceiveRepliesLost(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxySQS()
-	st.startDaemon()
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		// The server hands messages out, the daemons never see them: they stay in
-		// flight until their visibility timeout, then come back.
-		proxy.Set(testenv.Fault{Match: testenv.SQSAction("ReceiveMessage"), DropReply: true, Rate: 0.5})
-		hold(8 * time.Second)
-		proxy.Clear()
-	})
-	if proxy.Hits() == 0 {
-		t.Error("no receive met the fault")
+	for _, tc := range []struct {
+		name  string
+		proxy func(*stack) *testenv.FaultProxy
+		steps []faultStep
+		// notReady: the daemons must answer 503 on /readyz soon after the first fault,
+		// and 200 again once it is cleared.
+		notReady bool
+		check    checkOptions
+	}{
+		{name: "S3Errors", proxy: (*stack).proxyS3, steps: []faultStep{
+			{s3Get(testenv.Fault{Status: http.StatusInternalServerError}), 4 * time.Second},
+			{s3Get(testenv.Fault{Status: http.StatusServiceUnavailable}), 4 * time.Second},
+			{s3Get(testenv.Fault{Status: http.StatusServiceUnavailable, Rate: 0.5}), 2 * time.Second},
+		}},
+		{name: "S3SlowAndResetting", proxy: (*stack).proxyS3, steps: []faultStep{
+			// Slower than the visibility timeout: the daemons must keep the messages
+			// invisible while they wait.
+			{s3Get(testenv.Fault{Delay: visibilityTimeout + time.Second}), 5 * time.Second},
+			{s3Get(testenv.Fault{Reset: true}), 4 * time.Second},
+		}},
+		{name: "S3Hangs", proxy: (*stack).proxyS3, steps: []faultStep{
+			// Requests made meanwhile are accepted and never answered, as when S3 or the
+			// network path to it goes silent.
+			{s3Get(testenv.Fault{Delay: hang}), 5 * time.Second},
+		}, check: checkOptions{drainTimeout: 90 * time.Second}},
+		{name: "SQSUnreachable", proxy: (*stack).proxySQS, steps: []faultStep{
+			// Every call fails: receives, deletes, visibility changes, readiness probes.
+			{testenv.Fault{Reset: true}, 6 * time.Second},
+		}, notReady: true},
+		{name: "SQSReceiveRepliesLost", proxy: (*stack).proxySQS, steps: []faultStep{
+			// The server hands messages out, the daemons never see them: they stay in
+			// flight until their visibility timeout, then come back.
+			{testenv.Fault{Match: testenv.SQSAction("ReceiveMessage"), DropReply: true, Rate: 0.5}, 8 * time.Second},
+		}},
+		{name: "SQSHangs", proxy: (*stack).proxySQS, steps: []faultStep{
+			// Every call made meanwhile (receives, deletes, visibility changes) is
+			// accepted and never answered.
+			{testenv.Fault{Delay: hang}, 5 * time.Second},
+		}, check: checkOptions{drainTimeout: 90 * time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStack(t, standalone, faultReceive)
+			proxy := tc.proxy(st)
+			a, b := st.startDaemon(), st.startDaemon()
+			w := streamWithFault(t, st, func() {
+				for i, step := range tc.steps {
+					proxy.Set(step.fault)
+					if i == 0 && tc.notReady {
+						waitReady(t, http.StatusServiceUnavailable, 10*time.Second, a, b)
+					}
+					hold(step.hold)
+				}
+				proxy.Clear()
+			})
+			if tc.notReady {
+				waitReady(t, http.StatusOK, 30*time.Second, a, b)
+			}
+			if proxy.Hits() == 0 {
+				t.Error("no request met the faults")
+			}
+			st.check(t, w, tc.check)
+		})
 	}
-	st.check(t, w, checkOptions{})
 }
 
 // startBusyDaemon starts a daemon whose S3 GETs take 300ms, so that it always holds
@@ -239,72 +247,32 @@ func waitMidBatch(t *testing.T, d *testenv.Daemon) {
 	})
 }
 
-func TestFault_DaemonTerminated(t *testing.T) {
+// TestFault_Daemon stops a daemon that holds messages mid-batch while another keeps
+// running. With SIGTERM it stops receiving, finishes what it holds and exits 0; with
+// SIGKILL what it held is redelivered to the other daemon after the visibility timeout.
+func TestFault_Daemon(t *testing.T) {
 	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	first := startBusyDaemon(t, st)
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		waitMidBatch(t, first)
-		// It stops receiving, finishes what it holds and exits 0.
-		if code := first.Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
-			t.Errorf("%s exit code after SIGTERM: %d, want 0", first.Name, code)
-		}
-	})
-	st.check(t, w, checkOptions{})
-}
-
-func TestFault_DaemonKilled(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	first := startBusyDaemon(t, st)
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		waitMidBatch(t, first)
-		// What it held is redelivered to the other daemon after the visibility timeout.
-		first.Stop(t, syscall.SIGKILL, 5*time.Second)
-	})
-	st.check(t, w, checkOptions{})
-}
-
-// hang is a fault delay no client waits out: requests that meet it get no reply until
-// the client gives up on them.
-const hang = time.Hour
-
-func TestFault_S3Hangs(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxyS3()
-	st.startDaemon()
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		// Requests made meanwhile are accepted and never answered, as when S3 or the
-		// network path to it goes silent.
-		proxy.Set(testenv.Fault{Match: latency.S3GetObject, Delay: hang})
-		hold(5 * time.Second)
-		proxy.Clear()
-	})
-	if proxy.Hits() == 0 {
-		t.Error("no S3 request met the fault")
+	for _, tc := range []struct {
+		name     string
+		sig      syscall.Signal
+		within   time.Duration
+		wantCode int // -1: ended by the signal
+	}{
+		{"Terminated", syscall.SIGTERM, 15 * time.Second, 0},
+		{"Killed", syscall.SIGKILL, 5 * time.Second, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStack(t, standalone, faultReceive)
+			first := startBusyDaemon(t, st)
+			st.startDaemon()
+			w := streamWithFault(t, st, func() {
+				waitMidBatch(t, first)
+				if code := first.Stop(t, tc.sig, tc.within); code != tc.wantCode {
+					t.Errorf("%s exit code after %v: %d, want %d", first.Name, tc.sig, code, tc.wantCode)
+				}
+			})
+			st.check(t, w, checkOptions{})
+		})
 	}
-	st.check(t, w, checkOptions{drainTimeout: 90 * time.Second})
-}
-
-func TestFault_SQSHangs(t *testing.T) {
-	t.Parallel()
-	st := newStack(t, standalone, faultReceive)
-	proxy := st.proxySQS()
-	st.startDaemon()
-	st.startDaemon()
-	w := streamWithFault(t, st, func() {
-		// Every call made meanwhile (receives, deletes, visibility changes) is accepted
-		// and never answered.
-		proxy.Set(testenv.Fault{Delay: hang})
-		hold(5 * time.Second)
-		proxy.Clear()
-	})
-	if proxy.Hits() == 0 {
-		t.Error("no SQS request met the fault")
-	}
-	st.check(t, w, checkOptions{drainTimeout: 90 * time.Second})
 }

@@ -29,14 +29,16 @@ func TestEncodeKey(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		got := EncodeKey(tt.key)
-		if got != tt.want {
-			t.Errorf("EncodeKey(%q): got %q, want %q", tt.key, got, tt.want)
-		}
-		back, err := url.QueryUnescape(got)
-		if err != nil || back != tt.key {
-			t.Errorf("QueryUnescape(EncodeKey(%q)) = %q, %v; want the key back", tt.key, back, err)
-		}
+		t.Run(tt.key, func(t *testing.T) {
+			got := EncodeKey(tt.key)
+			if got != tt.want {
+				t.Errorf("EncodeKey(%q): got %q, want %q", tt.key, got, tt.want)
+			}
+			back, err := url.QueryUnescape(got)
+			if err != nil || back != tt.key {
+				t.Errorf("QueryUnescape(EncodeKey(%q)) = %q, %v; want the key back", tt.key, back, err)
+			}
+		})
 	}
 }
 
@@ -164,55 +166,45 @@ func TestNewRecord_JSON(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("Marshal produced %s: %v", body, err)
 	}
+	// record is the wire form of one record of this message: eventTime is left out when
+	// empty, as for an event without a time.
+	record := func(eventTime, eventName, requestID string, object map[string]any) map[string]any {
+		r := map[string]any{
+			"eventVersion":      "2.1",
+			"eventSource":       "aws:s3",
+			"awsRegion":         "us-west-2",
+			"eventName":         eventName,
+			"userIdentity":      map[string]any{"principalId": principalID},
+			"requestParameters": map[string]any{"sourceIPAddress": "127.0.0.1"},
+			"responseElements":  map[string]any{"x-amz-request-id": requestID, "x-amz-id-2": hostID},
+			"s3": map[string]any{
+				"s3SchemaVersion": "1.0",
+				"configurationId": "s3cache",
+				"bucket": map[string]any{
+					"name":          "mybucket",
+					"ownerIdentity": map[string]any{"principalId": ownerID},
+					"arn":           "arn:aws:s3:::mybucket",
+				},
+				"object": object,
+			},
+		}
+		if eventTime != "" {
+			r["eventTime"] = eventTime
+		}
+		return r
+	}
 	want := map[string]any{"Records": []any{
-		map[string]any{
-			"eventVersion":      "2.1",
-			"eventSource":       "aws:s3",
-			"awsRegion":         "us-west-2",
-			"eventTime":         "2026-11-25T10:00:00.000Z",
-			"eventName":         "ObjectCreated:Put",
-			"userIdentity":      map[string]any{"principalId": principalID},
-			"requestParameters": map[string]any{"sourceIPAddress": "127.0.0.1"},
-			"responseElements":  map[string]any{"x-amz-request-id": requestID(put), "x-amz-id-2": hostID},
-			"s3": map[string]any{
-				"s3SchemaVersion": "1.0",
-				"configurationId": "s3cache",
-				"bucket": map[string]any{
-					"name":          "mybucket",
-					"ownerIdentity": map[string]any{"principalId": ownerID},
-					"arn":           "arn:aws:s3:::mybucket",
-				},
-				"object": map[string]any{
-					"key":       "Happy+Face.jpg",
-					"size":      1024.0,
-					"eTag":      "d41d8cd98f00b204e9800998ecf8427e",
-					"versionId": "096fKKXTRTtl3on89fVO.nfljtsv6qko",
-					"sequencer": "0055AED6DCD90281E5",
-				},
-			},
-		},
-		map[string]any{
-			"eventVersion":      "2.1",
-			"eventSource":       "aws:s3",
-			"awsRegion":         "us-west-2",
-			"eventName":         "ObjectRemoved:Delete",
-			"userIdentity":      map[string]any{"principalId": principalID},
-			"requestParameters": map[string]any{"sourceIPAddress": "127.0.0.1"},
-			"responseElements":  map[string]any{"x-amz-request-id": requestID(del), "x-amz-id-2": hostID},
-			"s3": map[string]any{
-				"s3SchemaVersion": "1.0",
-				"configurationId": "s3cache",
-				"bucket": map[string]any{
-					"name":          "mybucket",
-					"ownerIdentity": map[string]any{"principalId": ownerID},
-					"arn":           "arn:aws:s3:::mybucket",
-				},
-				"object": map[string]any{
-					"key":       "Happy+Face.jpg",
-					"sequencer": "0055AED6DCD90281E6",
-				},
-			},
-		},
+		record("2026-11-25T10:00:00.000Z", "ObjectCreated:Put", requestID(put), map[string]any{
+			"key":       "Happy+Face.jpg",
+			"size":      1024.0,
+			"eTag":      "d41d8cd98f00b204e9800998ecf8427e",
+			"versionId": "096fKKXTRTtl3on89fVO.nfljtsv6qko",
+			"sequencer": "0055AED6DCD90281E5",
+		}),
+		record("", "ObjectRemoved:Delete", requestID(del), map[string]any{
+			"key":       "Happy+Face.jpg",
+			"sequencer": "0055AED6DCD90281E6",
+		}),
 	}}
 	if !reflect.DeepEqual(got, want) {
 		g, _ := json.MarshalIndent(got, "", "  ")
@@ -221,25 +213,33 @@ func TestNewRecord_JSON(t *testing.T) {
 	}
 }
 
+// TestNewRecord_Defaults checks what NewRecord fills in that the event leaves out: the
+// region, the event name of a kind, and no size or eventTime where the event has none.
 func TestNewRecord_Defaults(t *testing.T) {
-	r := NewRecord(Event{Kind: KindCreated, Bucket: "b", Key: "k", Size: -1}, "")
-	if r.AWSRegion != "us-east-1" {
-		t.Errorf("NewRecord region: got %q, want %q", r.AWSRegion, "us-east-1")
-	}
-	if r.EventName != "ObjectCreated:Put" {
-		t.Errorf("NewRecord eventName: got %q, want %q", r.EventName, "ObjectCreated:Put")
-	}
-	if r.S3.Object.Size != nil {
-		t.Errorf("NewRecord size with Size -1: got %d, want none", *r.S3.Object.Size)
-	}
-	if r.EventTime != "" {
-		t.Errorf("NewRecord eventTime with zero Time: got %q, want none", r.EventTime)
-	}
-	r = NewRecord(Event{Kind: KindRemoved, Bucket: "b", Key: "k"}, "eu-west-1")
-	if r.EventName != "ObjectRemoved:Delete" {
-		t.Errorf("NewRecord eventName: got %q, want %q", r.EventName, "ObjectRemoved:Delete")
-	}
-	if got := NewRecord(Event{Kind: KindCreated, Bucket: "b", Key: "k", Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.FixedZone("x", 3600))}, "").EventTime; got != "2026-01-02T02:04:05.006Z" {
-		t.Errorf("NewRecord eventTime: got %q, want %q", got, "2026-01-02T02:04:05.006Z")
+	for _, tc := range []struct {
+		name                           string
+		e                              Event
+		region                         string
+		wantRegion, wantName, wantTime string
+		wantSize                       int64 // -1: no size
+	}{
+		{"CreatedWithoutSizeOrTime", Event{Kind: KindCreated, Bucket: "b", Key: "k", Size: -1}, "",
+			"us-east-1", "ObjectCreated:Put", "", -1},
+		{"Removed", Event{Kind: KindRemoved, Bucket: "b", Key: "k"}, "eu-west-1",
+			"eu-west-1", "ObjectRemoved:Delete", "", -1},
+		{"TimeInUTC", Event{Kind: KindCreated, Bucket: "b", Key: "k", Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.FixedZone("x", 3600))}, "",
+			"us-east-1", "ObjectCreated:Put", "2026-01-02T02:04:05.006Z", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRecord(tc.e, tc.region)
+			size := int64(-1)
+			if r.S3.Object.Size != nil {
+				size = int64(*r.S3.Object.Size)
+			}
+			if r.AWSRegion != tc.wantRegion || r.EventName != tc.wantName || r.EventTime != tc.wantTime || size != tc.wantSize {
+				t.Errorf("NewRecord(%+v, %q): got region %q, eventName %q, eventTime %q, size %d; want %q, %q, %q, %d",
+					tc.e, tc.region, r.AWSRegion, r.EventName, r.EventTime, size, tc.wantRegion, tc.wantName, tc.wantTime, tc.wantSize)
+			}
+		})
 	}
 }

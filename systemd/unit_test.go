@@ -2,7 +2,6 @@ package systemd_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/systemd"
@@ -83,24 +80,6 @@ func parseSpan(s string) (time.Duration, error) {
 		d += time.Duration(n) * unit
 	}
 	return d, nil
-}
-
-// configVarNames returns the S3CACHE_* variables s3cached reads, named as envconfig names
-// them.
-func configVarNames(t *testing.T) map[string]bool {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := envconfig.Usagef(config.Prefix, &config.Config{}, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, n := range strings.Fields(buf.String()) {
-		names[n] = true
-	}
-	if len(names) == 0 {
-		t.Fatal("envconfig lists no variables for config.Config")
-	}
-	return names
 }
 
 // TestUnit_Settings checks the directives the daemon relies on, without systemd.
@@ -288,7 +267,7 @@ var envLine = regexp.MustCompile(`^(#?)([A-Z][A-Z0-9_]*)=(.*)$`)
 // S3CACHE_* variable, each under a comment, and nothing else; and that the values of the
 // commented-out lines are the defaults: loading them gives config.Defaults().
 func TestEnvExample_DocumentsEveryVariable(t *testing.T) {
-	known := configVarNames(t)
+	known := config.VarNames()
 	lines := strings.Split(systemd.EnvExample, "\n")
 	seen := map[string]bool{}
 	commentedOut := map[string]string{}
@@ -300,7 +279,7 @@ func TestEnvExample_DocumentsEveryVariable(t *testing.T) {
 		commented, name, value := m[1] == "#", m[2], m[3]
 		switch {
 		case strings.HasPrefix(name, config.Prefix+"_"):
-			if !known[name] {
+			if !slices.Contains(known, name) {
 				t.Errorf("line %d: %s is not a variable s3cached reads", i+1, name)
 				continue
 			}
@@ -324,7 +303,7 @@ func TestEnvExample_DocumentsEveryVariable(t *testing.T) {
 			t.Errorf("line %d: %s has no comment above it", i+1, name)
 		}
 	}
-	for name := range known {
+	for _, name := range known {
 		if !seen[name] {
 			t.Errorf("%s is not in s3cached.env.example", name)
 		}
@@ -336,7 +315,7 @@ func TestEnvExample_DocumentsEveryVariable(t *testing.T) {
 	}
 
 	// Uncommenting the optional lines changes nothing.
-	for name := range known {
+	for _, name := range known {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
@@ -374,7 +353,7 @@ func TestEnvExample_MatchesReadme(t *testing.T) {
 	if len(inTable) == 0 {
 		t.Skip("README.md has no configuration table")
 	}
-	for name := range configVarNames(t) {
+	for _, name := range config.VarNames() {
 		if !inTable[name] {
 			t.Errorf("%s: in s3cached.env.example and config, not in the README's table", name)
 		}

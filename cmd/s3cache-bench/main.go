@@ -26,7 +26,6 @@ import (
 
 	"github.com/s3cache/s3cache/bench"
 	"github.com/s3cache/s3cache/internal/latency"
-	"github.com/s3cache/s3cache/internal/testenv"
 )
 
 func main() {
@@ -108,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	var start func(tb *testenv.Standalone) (report, error)
+	var rep report
 	if prof.Name == latency.None.Name {
 		o := bench.Full
 		if *quick {
@@ -129,7 +128,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			o.PprofDir = dir
 		}
-		start = func(tb *testenv.Standalone) (report, error) { return bench.Run(ctx, tb, o) }
+		r, err := bench.Run(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep = r
 	} else {
 		if *pprofDir != "" || *queryRounds > 0 {
 			return fmt.Errorf("--pprof and --query-rounds are for the loopback benchmark, not --profile %s", prof.Name)
@@ -143,19 +146,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.Profile, o.Workers, o.SteadyRate, o.SteadyDuration, o.Rounds = prof, *workers, *rate, *duration, *rounds
 		o.BinDir, o.Log = *binDir, stderr
-		start = func(tb *testenv.Standalone) (report, error) { return bench.RunLatency(ctx, tb, o) }
+		r, err := bench.RunLatency(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep = r
 	}
 
-	tb := testenv.NewStandalone("s3cache-bench")
-	defer tb.Close()
-	var rep report
-	var runErr error
-	if err := tb.Do(func() { rep, runErr = start(tb) }); err != nil {
-		return err
-	}
-	if runErr != nil {
-		return runErr
-	}
 	if *save != "" {
 		f, err := os.Create(*save)
 		if err != nil {

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"errors"
-	"image"
-	_ "image/png"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/internal/charttest"
 )
 
 func TestQuery(t *testing.T) {
@@ -72,10 +68,8 @@ func TestQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasSuffix(name, ".png") {
-				checkPNG(t, data)
-			} else {
-				checkSVG(t, data)
+			if err := charttest.Check(strings.TrimPrefix(filepath.Ext(name), "."), data); err != nil {
+				t.Fatalf("%s: %v", name, err)
 			}
 		}
 	})
@@ -103,41 +97,4 @@ func TestQuery(t *testing.T) {
 			t.Errorf("query redis of uncached objects: got %v", err)
 		}
 	})
-}
-
-// checkPNG fails the test unless data is a PNG image.
-func checkPNG(t *testing.T, data []byte) {
-	t.Helper()
-	if !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) {
-		t.Fatalf("PNG: got magic %q", data[:min(8, len(data))])
-	}
-	img, format, err := image.Decode(bytes.NewReader(data))
-	if err != nil || format != "png" {
-		t.Fatalf("image.Decode: format %q, err %v; want png", format, err)
-	}
-	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 100 {
-		t.Errorf("PNG size: got %v, want at least 100×100", b)
-	}
-}
-
-// checkSVG fails the test unless data is well-formed XML with an <svg> root.
-func checkSVG(t *testing.T, data []byte) {
-	t.Helper()
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	root := ""
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SVG: not well-formed XML: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && root == "" {
-			root = se.Name.Local
-		}
-	}
-	if root != "svg" {
-		t.Fatalf("SVG: root element %q, want svg", root)
-	}
 }

@@ -62,9 +62,7 @@ func TestDaemon_WriteThroughAndEviction(t *testing.T) {
 	h.waitEvicted("expiring.txt")
 
 	h.waitQueueEmpty()
-	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
-		t.Errorf("dead-letter queue holds %d messages, want 0", v+f)
-	}
+	h.checkDLQEmpty()
 }
 
 func TestDaemon_AwkwardKeys(t *testing.T) {
@@ -188,12 +186,10 @@ func TestDaemon_AcknowledgesTestAndIgnoredEvents_GarbageToDLQ(t *testing.T) {
 	if got := h.sqs.Drain(t, h.dlq); len(got) != 1 || got[0] != garbage {
 		t.Errorf("DLQ: got %q, want only the garbage message", got)
 	}
-	if n := d.Metric(t, `s3cache_events_total{outcome="acknowledged",type="test"}`); n != 1 {
-		t.Errorf("test events acknowledged: %v, want 1", n)
-	}
-	if n := d.Metric(t, `s3cache_events_total{outcome="acknowledged",type="ignored"}`); n != 1 {
-		t.Errorf("ignored events acknowledged: %v, want 1", n)
-	}
+	wantMetrics(t, d, map[string]float64{
+		`s3cache_events_total{outcome="acknowledged",type="test"}`:    1,
+		`s3cache_events_total{outcome="acknowledged",type="ignored"}`: 1,
+	})
 	if n := d.Metric(t, `s3cache_errors_total{stage="parse"}`); n < 1 {
 		t.Errorf("parse errors: %v, want ≥ 1", n)
 	}
@@ -219,11 +215,24 @@ func TestDaemon_TooLargeAndGoneEvict(t *testing.T) {
 	h.send(e)
 	h.waitEvicted("gone.txt")
 	h.waitQueueEmpty()
-	if n := d.Metric(t, `s3cache_evictions_total{reason="too_large"}`); n != 1 {
-		t.Errorf("too_large evictions: %v, want 1", n)
+	wantMetrics(t, d, map[string]float64{
+		`s3cache_evictions_total{reason="too_large"}`: 1,
+		`s3cache_evictions_total{reason="gone"}`:      1,
+	})
+}
+
+// wantMetrics fails the test unless each sample of d's /metrics has the value want
+// gives it.
+func wantMetrics(t *testing.T, d *testenv.Daemon, want map[string]float64) {
+	t.Helper()
+	got, err := d.Metrics()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := d.Metric(t, `s3cache_evictions_total{reason="gone"}`); n != 1 {
-		t.Errorf("gone evictions: %v, want 1", n)
+	for sample, w := range want {
+		if got[sample] != w {
+			t.Errorf("%s: got %v, want %v", sample, got[sample], w)
+		}
 	}
 }
 
@@ -323,9 +332,7 @@ func TestDaemon_RedisOutageLosesNothing(t *testing.T) {
 		code, body := d.Get("/readyz")
 		return code == http.StatusOK, fmt.Sprintf("/readyz after the outage: %d %s", code, body)
 	})
-	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
-		t.Errorf("dead-letter queue holds %d messages after the outage, want 0", v+f)
-	}
+	h.checkDLQEmpty()
 }
 
 func TestDaemon_SIGTERMMidBatchLosesNothing(t *testing.T) {
@@ -386,20 +393,23 @@ func TestCommand_VersionCheckAndBadConfig(t *testing.T) {
 		t.Errorf("--version: %q, %v", out, err)
 	}
 
-	run := func(env ...string) (string, int) {
-		cmd := exec.Command(daemonBin, "--check")
-		cmd.Env = append(os.Environ(), env...)
-		out, _ := cmd.CombinedOutput()
-		return string(out), cmd.ProcessState.ExitCode()
-	}
-	if out, code := run("S3CACHE_QUEUE_URL="); code == 0 || !strings.Contains(out, "S3CACHE_QUEUE_URL is not set") {
-		t.Errorf("missing queue: exit %d, %q", code, out)
-	}
-	if out, code := run("S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_WORKERS=lots"); code == 0 || !strings.Contains(out, `S3CACHE_WORKERS="lots"`) {
-		t.Errorf("bad workers: exit %d, %q", code, out)
-	}
-	if out, code := run("S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_BUCKET="); code == 0 || !strings.Contains(out, "S3CACHE_BUCKET is not set") {
-		t.Errorf("missing bucket: exit %d, %q", code, out)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string // in the output
+	}{
+		{"MissingQueue", []string{"S3CACHE_QUEUE_URL="}, "S3CACHE_QUEUE_URL is not set"},
+		{"BadWorkers", []string{"S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_WORKERS=lots"}, `S3CACHE_WORKERS="lots"`},
+		{"MissingBucket", []string{"S3CACHE_QUEUE_URL=https://sqs.example/1/q", "S3CACHE_BUCKET="}, "S3CACHE_BUCKET is not set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(daemonBin, "--check")
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("--check with %q: exit %d, %q; want a failure saying %s", tc.env, code, out, tc.want)
+			}
+		})
 	}
 
 	h := newHarness(t)
@@ -531,9 +541,7 @@ func TestDaemon_ForeignValuesReplaced(t *testing.T) {
 	if typ := h.rdb.Type(ctx, h.redisKey("filename3.txt")).Val(); typ != "string" {
 		t.Errorf("a key no event named is now a %s, want it left alone", typ)
 	}
-	if v, f := h.sqs.Count(t, h.dlq); v+f != 0 {
-		t.Errorf("dead-letter queue holds %d messages, want 0", v+f)
-	}
+	h.checkDLQEmpty()
 }
 
 // TestDaemon_EmulatorSequencers: LocalStack gives every event the AWS documentation's
@@ -599,10 +607,21 @@ func TestDaemon_UntrustedMessages(t *testing.T) {
 // not when entries expire.
 func TestDaemon_WarnsWhenRedisWillFill(t *testing.T) {
 	h := newHarness(t)
-	if d := h.startDaemon("S3CACHE_TTL=0"); !strings.Contains(d.LogTail(200), "REDIS WILL FILL UP: S3CACHE_TTL=0 and Redis has no maxmemory") {
-		t.Errorf("S3CACHE_TTL=0 started without the warning:\n%s", d.LogTail(30))
-	}
-	if d := h.startDaemon("S3CACHE_TTL=1h"); strings.Contains(d.LogTail(200), "REDIS WILL FILL UP") {
-		t.Errorf("S3CACHE_TTL=1h started with the warning:\n%s", d.LogTail(30))
+	// No subtests: the harness's helpers fail the test they were made for.
+	for _, tc := range []struct {
+		ttl  string
+		warn bool
+	}{
+		{"0", true},
+		{"1h", false},
+	} {
+		d := h.startDaemon("S3CACHE_TTL=" + tc.ttl)
+		log := d.LogTail(200)
+		if tc.warn && !strings.Contains(log, "REDIS WILL FILL UP: S3CACHE_TTL=0 and Redis has no maxmemory") {
+			t.Errorf("S3CACHE_TTL=%s started without the warning:\n%s", tc.ttl, d.LogTail(30))
+		}
+		if !tc.warn && strings.Contains(log, "REDIS WILL FILL UP") {
+			t.Errorf("S3CACHE_TTL=%s started with the warning:\n%s", tc.ttl, d.LogTail(30))
+		}
 	}
 }

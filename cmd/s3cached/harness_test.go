@@ -210,6 +210,15 @@ func (h *harness) waitQueueEmpty() {
 	})
 }
 
+// checkDLQEmpty fails the test when the dead-letter queue holds a message: nothing the
+// test sent was meant to end there.
+func (h *harness) checkDLQEmpty() {
+	h.t.Helper()
+	if v, f := h.sqs.Count(h.t, h.dlq); v+f != 0 {
+		h.t.Errorf("dead-letter queue holds %d messages, want 0", v+f)
+	}
+}
+
 // snsEnvelope wraps an S3 notification the way SNS delivers it to SQS.
 func snsEnvelope(t *testing.T, events ...s3event.Event) string {
 	t.Helper()

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -181,6 +182,19 @@ func cleanList(items []string) []string {
 }
 
 func name(v string) string { return Prefix + "_" + v }
+
+// VarNames returns the name of every configuration variable, in the order of Config's
+// fields, as envconfig derives it from the field: the one list the deployment files
+// (cfn/, systemd/) are checked against.
+func VarNames() []string {
+	var buf bytes.Buffer
+	// Usagef fails only on a template that does not parse or a spec that is not a
+	// pointer to a struct; neither depends on the caller.
+	if err := envconfig.Usagef(Prefix, &Config{}, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		panic(err)
+	}
+	return strings.Fields(buf.String())
+}
 
 // Validate checks every value and returns the first problem found.
 func (c Config) Validate() error {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,17 +145,20 @@ func TestLoad_OnlyPrefixedNames(t *testing.T) {
 	}
 }
 
+// everyVariable sets every variable but S3CACHE_REDIS_PASSWORD_FILE, which
+// TestLoad_RedisPasswordFile covers, to a value other than its default.
+var everyVariable = map[string]string{
+	"S3CACHE_QUEUE_URL": "https://sqs.example/1/q", "S3CACHE_BUCKET": "b",
+	"S3CACHE_REDIS_URL": "rediss://:p@h:6380/0", "S3CACHE_REDIS_CLUSTER": "true",
+	"S3CACHE_KEY_PREFIX": "app:", "S3CACHE_TTL": "1h", "S3CACHE_TTL_JITTER": "0.2",
+	"S3CACHE_TOMBSTONE_TTL": "5m", "S3CACHE_MAX_OBJECT_BYTES": "2048", "S3CACHE_MAX_INFLIGHT_BYTES": "4096",
+	"S3CACHE_KEY_PREFIXES": "a/", "S3CACHE_KEY_SUFFIXES": ".txt", "S3CACHE_WORKERS": "8",
+	"S3CACHE_HTTP_ADDR": "127.0.0.1:1", "S3CACHE_LOG_LEVEL": "debug", "S3CACHE_LOG_FORMAT": "console",
+	"S3CACHE_SHUTDOWN_TIMEOUT": "5s", "S3CACHE_S3_PATH_STYLE": "true",
+}
+
 func TestLoad_EveryVariable(t *testing.T) {
-	env := map[string]string{
-		"S3CACHE_QUEUE_URL": "https://sqs.example/1/q", "S3CACHE_BUCKET": "b",
-		"S3CACHE_REDIS_URL": "rediss://:p@h:6380/0", "S3CACHE_REDIS_CLUSTER": "true",
-		"S3CACHE_KEY_PREFIX": "app:", "S3CACHE_TTL": "1h", "S3CACHE_TTL_JITTER": "0.2",
-		"S3CACHE_TOMBSTONE_TTL": "5m", "S3CACHE_MAX_OBJECT_BYTES": "2048", "S3CACHE_MAX_INFLIGHT_BYTES": "4096",
-		"S3CACHE_KEY_PREFIXES": "a/", "S3CACHE_KEY_SUFFIXES": ".txt", "S3CACHE_WORKERS": "8",
-		"S3CACHE_HTTP_ADDR": "127.0.0.1:1", "S3CACHE_LOG_LEVEL": "debug", "S3CACHE_LOG_FORMAT": "console",
-		"S3CACHE_SHUTDOWN_TIMEOUT": "5s", "S3CACHE_S3_PATH_STYLE": "true",
-	}
-	for k, v := range env {
+	for k, v := range everyVariable {
 		t.Setenv(k, v)
 	}
 	c, err := Load()
@@ -169,6 +173,20 @@ func TestLoad_EveryVariable(t *testing.T) {
 	}
 	if fmt.Sprint(c) != fmt.Sprint(want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+// TestVarNames: VarNames lists exactly the variables Load reads, those
+// TestLoad_EveryVariable shows it reads and S3CACHE_REDIS_PASSWORD_FILE, once each.
+func TestVarNames(t *testing.T) {
+	want := []string{"S3CACHE_REDIS_PASSWORD_FILE"}
+	for k := range everyVariable {
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(VarNames()))
+	if !slices.Equal(got, want) {
+		t.Errorf("VarNames: got %q, want %q", got, want)
 	}
 }
 

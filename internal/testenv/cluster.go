@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,11 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// clusterSize is how many masters StartRedisCluster starts. There are no replicas.
+// clusterSize is how many masters RunRedisCluster starts. There are no replicas.
 const clusterSize = 3
 
 // Cluster is a Redis Cluster of three masters, each owning a third of the hash slots,
-// started by StartRedisCluster.
+// started by RunRedisCluster.
 type Cluster struct {
 	// Addrs are the masters' host:port addresses.
 	Addrs []string
@@ -26,16 +27,21 @@ type Cluster struct {
 	Nodes []*Redis
 }
 
-// StartRedisCluster starts three cluster-enabled redis-servers on free ports of
+// RunRedisCluster starts three cluster-enabled redis-servers on free ports of
 // 127.0.0.1, assigns slots 0-5460, 5461-10922 and 10923-16383 to them, joins them and
-// waits until every node reports cluster_state:ok. The servers stop when the test ends.
-func StartRedisCluster(t testing.TB) *Cluster {
-	t.Helper()
+// waits until every node reports cluster_state:ok. Close stops them.
+func RunRedisCluster() (_ *Cluster, err error) {
 	c := &Cluster{}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
 	for range clusterSize {
-		r := newRedis(t)
-		r.cluster = true
-		r.startNew(t)
+		r, err := runClusterNode()
+		if err != nil {
+			return nil, err
+		}
 		c.Nodes = append(c.Nodes, r)
 		c.Addrs = append(c.Addrs, r.Addr)
 	}
@@ -57,18 +63,42 @@ func StartRedisCluster(t testing.TB) *Cluster {
 		}
 		nc.Close()
 		if err != nil {
-			t.Fatalf("set up redis cluster node %s: %v", n.Addr, err)
+			return nil, fmt.Errorf("set up redis cluster node %s: %w", n.Addr, err)
 		}
 	}
-	c.WaitHealthy(t, 20*time.Second)
-	return c
+	if err := c.waitHealthy(20 * time.Second); err != nil {
+		return nil, fmt.Errorf("redis cluster: %w", err)
+	}
+	return c, nil
+}
+
+// StartRedisCluster is RunRedisCluster for a test: the servers stop when the test ends.
+func StartRedisCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := RunRedisCluster()
+	return started(t, c, err)
+}
+
+// Close stops every node and removes their directories.
+func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.Nodes {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // WaitHealthy waits until every node reports cluster_state:ok and knows all the others,
 // and fails the test after timeout.
 func (c *Cluster) WaitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	Eventually(t, timeout, func() (bool, string) {
+	if err := c.waitHealthy(timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *Cluster) waitHealthy(timeout time.Duration) error {
+	return poll(timeout, func() (bool, string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		for _, n := range c.Nodes {
@@ -76,14 +106,14 @@ func (c *Cluster) WaitHealthy(t testing.TB, timeout time.Duration) {
 			info, err := nc.ClusterInfo(ctx).Result()
 			nc.Close()
 			if err != nil {
-				return false, fmt.Sprintf("CLUSTER INFO on %s: %v", n.Addr, err)
+				return false, fmt.Sprintf("CLUSTER INFO on %s: %v", n.Addr, err), nil
 			}
 			if !strings.Contains(info, "cluster_state:ok") ||
 				!strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", len(c.Nodes))) {
-				return false, fmt.Sprintf("CLUSTER INFO on %s:\n%s", n.Addr, info)
+				return false, fmt.Sprintf("CLUSTER INFO on %s:\n%s", n.Addr, info), nil
 			}
 		}
-		return true, ""
+		return true, "", nil
 	})
 }
 

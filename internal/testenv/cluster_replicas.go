@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 )
 
 // ReplicatedCluster is a Redis Cluster of three masters with one replica each, started
-// by StartRedisClusterWithReplicas. The embedded Cluster describes the masters as they
+// by RunRedisClusterWithReplicas. The embedded Cluster describes the masters as they
 // were started; after a failover a replica serves their slots.
 type ReplicatedCluster struct {
 	*Cluster
@@ -19,53 +20,86 @@ type ReplicatedCluster struct {
 	Replicas []*Redis
 }
 
-// StartRedisClusterWithReplicas starts a three-master Redis Cluster (as
-// StartRedisCluster does), adds one replica per master and waits until every replica is
-// in sync. cluster-node-timeout is 2s, so a master that dies is replaced by its replica
-// within a few seconds. The servers stop when the test ends.
-func StartRedisClusterWithReplicas(t testing.TB) *ReplicatedCluster {
-	t.Helper()
-	c := &ReplicatedCluster{Cluster: StartRedisCluster(t)}
+// RunRedisClusterWithReplicas starts a three-master Redis Cluster (as RunRedisCluster
+// does), adds one replica per master and waits until every replica is in sync.
+// cluster-node-timeout is 2s, so a master that dies is replaced by its replica within a
+// few seconds. Close stops every node.
+func RunRedisClusterWithReplicas() (_ *ReplicatedCluster, err error) {
+	cl, err := RunRedisCluster()
+	if err != nil {
+		return nil, err
+	}
+	c := &ReplicatedCluster{Cluster: cl}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seed := nodeClient(c.Nodes[0])
 	defer seed.Close()
 	for range c.Nodes {
-		r := newRedis(t)
-		r.cluster = true
-		r.startNew(t)
+		r, err := runClusterNode()
+		if err != nil {
+			return nil, err
+		}
 		c.Replicas = append(c.Replicas, r)
 		if err := seed.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", r.port, r.busPort).Err(); err != nil {
-			t.Fatalf("redis cluster: meet replica %s: %v", r.Addr, err)
+			return nil, fmt.Errorf("redis cluster: meet replica %s: %w", r.Addr, err)
 		}
 	}
 	for i, r := range c.Replicas {
 		master := c.Nodes[i]
-		id := nodeID(t, master)
+		id, err := nodeID(master)
+		if err != nil {
+			return nil, err
+		}
 		rc := nodeClient(r)
 		// The replica must know the master before it can follow it.
-		Eventually(t, 20*time.Second, func() (bool, string) {
+		err = poll(20*time.Second, func() (bool, string, error) {
 			err := rc.Do(ctx, "CLUSTER", "REPLICATE", id).Err()
-			return err == nil, fmt.Sprintf("CLUSTER REPLICATE %s on %s: %v", id, r.Addr, err)
+			return err == nil, fmt.Sprintf("CLUSTER REPLICATE %s on %s: %v", id, r.Addr, err), nil
 		})
 		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster: %w", err)
+		}
 	}
-	c.WaitInSync(t, 30*time.Second)
-	return c
+	if err := c.waitServed(30*time.Second, true); err != nil {
+		return nil, fmt.Errorf("redis cluster: %w", err)
+	}
+	return c, nil
+}
+
+// StartRedisClusterWithReplicas is RunRedisClusterWithReplicas for a test: the servers
+// stop when the test ends.
+func StartRedisClusterWithReplicas(t testing.TB) *ReplicatedCluster {
+	t.Helper()
+	c, err := RunRedisClusterWithReplicas()
+	return started(t, c, err)
+}
+
+// Close stops every node, masters and replicas, and removes their directories.
+func (c *ReplicatedCluster) Close() error {
+	errs := []error{c.Cluster.Close()}
+	for _, r := range c.Replicas {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // nodeID returns the cluster node ID of r.
-func nodeID(t testing.TB, r *Redis) string {
-	t.Helper()
+func nodeID(r *Redis) (string, error) {
 	c := nodeClient(r)
 	defer c.Close()
 	ctx, cancel := callContext()
 	defer cancel()
 	id, err := c.Do(ctx, "CLUSTER", "MYID").Text()
 	if err != nil {
-		t.Fatalf("CLUSTER MYID on %s: %v", r.Addr, err)
+		return "", fmt.Errorf("CLUSTER MYID on %s: %w", r.Addr, err)
 	}
-	return id
+	return id, nil
 }
 
 // all returns every node, masters first.
@@ -92,7 +126,9 @@ func (c *ReplicatedCluster) running() []*Redis {
 // and in sync (master_link_status:up); it fails the test after timeout.
 func (c *ReplicatedCluster) WaitInSync(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	c.waitServed(t, timeout, true)
+	if err := c.waitServed(timeout, true); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // WaitServed waits until every running node reports cluster_state:ok and every slot is
@@ -100,12 +136,14 @@ func (c *ReplicatedCluster) WaitInSync(t testing.TB, timeout time.Duration) {
 // stopped; it fails the test after timeout.
 func (c *ReplicatedCluster) WaitServed(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	c.waitServed(t, timeout, false)
+	if err := c.waitServed(timeout, false); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func (c *ReplicatedCluster) waitServed(t testing.TB, timeout time.Duration, synced bool) {
-	t.Helper()
-	Eventually(t, timeout, func() (bool, string) {
+// waitServed waits as WaitInSync does when synced, else as WaitServed does.
+func (c *ReplicatedCluster) waitServed(timeout time.Duration, synced bool) error {
+	return poll(timeout, func() (bool, string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		nodes := c.running()
@@ -118,13 +156,13 @@ func (c *ReplicatedCluster) waitServed(t testing.TB, timeout time.Duration, sync
 			state, err := clusterView(ctx, nc, up, synced)
 			nc.Close()
 			if err != nil {
-				return false, fmt.Sprintf("node %s: %v", n.Addr, err)
+				return false, fmt.Sprintf("node %s: %v", n.Addr, err), nil
 			}
 			if state != "" {
-				return false, fmt.Sprintf("node %s: %s", n.Addr, state)
+				return false, fmt.Sprintf("node %s: %s", n.Addr, state), nil
 			}
 		}
-		return true, ""
+		return true, "", nil
 	})
 }
 

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 	"time"
 )
 
-// Daemon is an s3cached process started by StartDaemon: its HTTP server (/metrics,
+// Daemon is an s3cached process started by RunDaemon: its HTTP server (/metrics,
 // /healthz, /readyz) listens on Addr and its stdout and stderr go to LogPath.
 type Daemon struct {
 	Name    string // names it in messages: "s3cached", "s3cached-2"
@@ -25,20 +26,25 @@ type Daemon struct {
 
 	opts    DaemonOptions
 	proc    *process
-	stopped atomic.Bool // Stop was called: an exit is expected
+	tempDir string      // made by RunDaemon for the log, removed by Close; empty with DaemonOptions.Dir
+	stopped atomic.Bool // Terminate was called: an exit is expected
 }
 
-// DaemonOptions adjust StartDaemon. The zero value runs a daemon named s3cached whose
-// last 60 log lines a failed test shows.
+// DaemonOptions adjust RunDaemon. The zero value runs a daemon named s3cached whose
+// log goes to a temporary directory and whose last 60 log lines a failed test shows.
 type DaemonOptions struct {
 	// Name names the process in messages and its log file, Name.log [s3cached].
 	Name string
-	// LogLines is how many lines of the log the cleanup shows when the test failed [60].
+	// Dir is the directory of the log file; empty: a new temporary directory, which
+	// Close removes.
+	Dir string
+	// LogLines is how many lines of the log StartDaemon shows when the test failed [60].
 	LogLines int
 	// HideDebug leaves the daemon's debug messages out of those lines and of LogTail.
 	HideDebug bool
-	// CheckCrash makes the cleanup fail the test when the process exited without Stop,
-	// or when its log reports a data race, a panic or a fatal error.
+	// CheckCrash makes Close return an error (StartDaemon: fail the test) when the
+	// process exited without Terminate, or when its log reports a data race, a panic or
+	// a fatal error.
 	CheckCrash bool
 }
 
@@ -46,13 +52,11 @@ type DaemonOptions struct {
 // -race, finds a data race.
 var crashSigns = []string{"WARNING: DATA RACE", "panic: ", "fatal error: "}
 
-// StartDaemon runs bin, an s3cached binary, with env as its whole environment (add
-// os.Environ() to inherit the test's) plus S3CACHE_HTTP_ADDR on a free loopback port,
+// RunDaemon runs bin, an s3cached binary, with env as its whole environment (add
+// os.Environ() to inherit the caller's) plus S3CACHE_HTTP_ADDR on a free loopback port,
 // which overrides any value in env. It does not wait for the daemon to be ready (see
-// WaitReady). When the test ends the process is killed and, if the test failed, the end
-// of its log is shown.
-func StartDaemon(t testing.TB, bin string, env []string, opts DaemonOptions) *Daemon {
-	t.Helper()
+// AwaitReady). Close kills the process.
+func RunDaemon(bin string, env []string, opts DaemonOptions) (*Daemon, error) {
 	if opts.Name == "" {
 		opts.Name = "s3cached"
 	}
@@ -61,58 +65,99 @@ func StartDaemon(t testing.TB, bin string, env []string, opts DaemonOptions) *Da
 	}
 	port, err := freePort()
 	if err != nil {
-		t.Fatalf("%s: %v", opts.Name, err)
+		return nil, fmt.Errorf("%s: %w", opts.Name, err)
 	}
-	d := &Daemon{
-		Name:    opts.Name,
-		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
-		LogPath: filepath.Join(t.TempDir(), opts.Name+".log"),
-		opts:    opts,
+	d := &Daemon{Name: opts.Name, Addr: fmt.Sprintf("127.0.0.1:%d", port), opts: opts}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "testenv-"+opts.Name+"-"); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		d.tempDir = dir
 	}
+	d.LogPath = filepath.Join(dir, opts.Name+".log")
 	env = append(slices.Clip(env), "S3CACHE_HTTP_ADDR="+d.Addr)
 	if d.proc, err = startProcess(bin, nil, env, "", d.LogPath); err != nil {
-		t.Fatalf("%s: %v", d.Name, err)
+		if d.tempDir != "" {
+			_ = os.RemoveAll(d.tempDir)
+		}
+		return nil, fmt.Errorf("%s: %w", d.Name, err)
 	}
-	t.Cleanup(func() { d.finish(t) })
-	return d
+	return d, nil
 }
 
-// finish kills the process, checks it did not crash when asked to, and shows the end
-// of its log when the test failed.
-func (d *Daemon) finish(t testing.TB) {
+// StartDaemon is RunDaemon for a test: when the test ends the process is killed, the
+// test fails if DaemonOptions.CheckCrash finds a crash, and, if the test failed, the end
+// of the log is shown.
+func StartDaemon(t testing.TB, bin string, env []string, opts DaemonOptions) *Daemon {
+	t.Helper()
+	if opts.Dir == "" {
+		// The test's directory outlives Close, so that the log can still be shown.
+		opts.Dir = t.TempDir()
+	}
+	d, err := RunDaemon(bin, env, opts)
+	if err == nil {
+		// Registered before started registers Close, so it runs after Close and sees
+		// a failure of the crash checks.
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(d.failureLog())
+			}
+		})
+	}
+	return started(t, d, err)
+}
+
+// Close kills the process and removes the temporary directory RunDaemon made. With
+// DaemonOptions.CheckCrash it returns an error when the process had exited without
+// Terminate or its log shows a crash.
+func (d *Daemon) Close() error {
+	var errs []error
 	if d.opts.CheckCrash && d.proc.exited() && !d.stopped.Load() {
-		t.Errorf("%s exited on its own: %v", d.Name, d.proc.cmd.ProcessState)
+		errs = append(errs, fmt.Errorf("%s exited on its own: %v", d.Name, d.proc.cmd.ProcessState))
 	}
 	d.Kill()
 	if d.opts.CheckCrash {
 		log, _ := os.ReadFile(d.LogPath)
 		for _, bad := range crashSigns {
 			if bytes.Contains(log, []byte(bad)) {
-				t.Errorf("%s log contains %q", d.Name, bad)
+				errs = append(errs, fmt.Errorf("%s log contains %q", d.Name, bad))
 			}
 		}
 	}
-	if t.Failed() {
-		what := "last lines"
-		if d.opts.HideDebug {
-			what += " above debug level"
-		}
-		t.Logf("%s log (%s), %s:\n%s", d.Name, d.LogPath, what, d.LogTail(d.opts.LogLines))
+	if d.tempDir != "" {
+		errs = append(errs, os.RemoveAll(d.tempDir))
 	}
+	return errors.Join(errs...)
 }
 
-// WaitReady waits until /readyz answers 200. It fails the test when timeout passes
+// failureLog is what StartDaemon shows when the test failed: the end of the log.
+func (d *Daemon) failureLog() string {
+	what := "last lines"
+	if d.opts.HideDebug {
+		what += " above debug level"
+	}
+	return fmt.Sprintf("%s log (%s), %s:\n%s", d.Name, d.LogPath, what, d.LogTail(d.opts.LogLines))
+}
+
+// AwaitReady waits until /readyz answers 200. It returns an error when timeout passes
 // first, or as soon as the process exits.
-func (d *Daemon) WaitReady(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	Eventually(t, timeout, func() (bool, string) {
-		t.Helper()
+func (d *Daemon) AwaitReady(timeout time.Duration) error {
+	return poll(timeout, func() (bool, string, error) {
 		code, body := d.Get("/readyz")
 		if code != http.StatusOK && d.proc.exited() {
-			t.Fatalf("%s exited (%v) before /readyz answered 200", d.Name, d.Err())
+			return false, "", fmt.Errorf("%s exited (%v) before /readyz answered 200", d.Name, d.Err())
 		}
-		return code == http.StatusOK, fmt.Sprintf("%s /readyz: %d %s", d.Name, code, body)
+		return code == http.StatusOK, fmt.Sprintf("%s /readyz: %d %s", d.Name, code, body), nil
 	})
+}
+
+// WaitReady is AwaitReady for a test: it fails the test on error.
+func (d *Daemon) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	if err := d.AwaitReady(timeout); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Get fetches a path of the daemon's HTTP server and returns the status code and the
@@ -168,22 +213,30 @@ func (d *Daemon) Metric(t testing.TB, sample string) float64 {
 	return m[sample]
 }
 
-// Stop sends sig to the process, waits up to within for it to exit and returns its exit
-// code (-1 when a signal ended it, as SIGKILL does). It fails the test when the signal
-// cannot be sent or the process outlives within.
-func (d *Daemon) Stop(t testing.TB, sig os.Signal, within time.Duration) int {
-	t.Helper()
+// Terminate sends sig to the process, waits up to within for it to exit and returns its
+// exit code (-1 when a signal ended it, as SIGKILL does). It returns an error when the
+// signal cannot be sent or the process outlives within.
+func (d *Daemon) Terminate(sig os.Signal, within time.Duration) (int, error) {
 	d.stopped.Store(true)
 	if err := d.proc.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v to %s: %v", sig, d.Name, err)
+		return -1, fmt.Errorf("signal %v to %s: %w", sig, d.Name, err)
 	}
 	select {
 	case <-d.proc.done:
-		return d.proc.cmd.ProcessState.ExitCode()
+		return d.proc.cmd.ProcessState.ExitCode(), nil
 	case <-time.After(within):
-		t.Fatalf("%s did not exit within %v of %v", d.Name, within, sig)
-		return -1
+		return -1, fmt.Errorf("%s did not exit within %v of %v", d.Name, within, sig)
 	}
+}
+
+// Stop is Terminate for a test: it fails the test on error.
+func (d *Daemon) Stop(t testing.TB, sig os.Signal, within time.Duration) int {
+	t.Helper()
+	code, err := d.Terminate(sig, within)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
 // Kill ends the process at once (SIGKILL, like a crash) and waits for it; it does

@@ -1,14 +1,15 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
+	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,46 +75,50 @@ func TestDaemon(t *testing.T) {
 	}
 }
 
-// messages is a Standalone that keeps what Errorf and Logf report.
-type messages struct {
-	*Standalone
-	mu           sync.Mutex
-	errors, logs []string
-}
-
-func (m *messages) Errorf(format string, args ...any) {
-	m.markFailed()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.errors = append(m.errors, fmt.Sprintf(format, args...))
-}
-
-func (m *messages) Logf(format string, args ...any) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.logs = append(m.logs, fmt.Sprintf(format, args...))
-}
-
-// TestDaemon_Crash starts a daemon that panics: WaitReady must fail as soon as it exits,
-// and the cleanup must report the crash and show the log.
+// TestDaemon_Crash starts a daemon that panics: AwaitReady must fail as soon as it
+// exits, Close must report the crash, and the log a failed test shows must hold the
+// panic.
 func TestDaemon_Crash(t *testing.T) {
 	t.Parallel()
-	m := &messages{Standalone: NewStandalone("testenv-daemon")}
 	env := append(os.Environ(), fakeDaemonEnv+"=crash")
-	err := m.Do(func() {
-		d := StartDaemon(m, os.Args[0], env, DaemonOptions{CheckCrash: true})
-		d.WaitReady(m, time.Minute)
-	})
-	if err == nil || !strings.Contains(err.Error(), "exited") {
-		t.Errorf("WaitReady on a crashed daemon: got %v, want a failure saying it exited", err)
+	// Dir as StartDaemon sets it: the log outlives Close.
+	d, err := RunDaemon(os.Args[0], env, DaemonOptions{Dir: t.TempDir(), CheckCrash: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.Close()
+	if err := d.AwaitReady(time.Minute); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("AwaitReady on a crashed daemon: got %v, want an error saying it exited", err)
+	}
+	err = d.Close()
 	for _, want := range []string{"s3cached exited on its own", `s3cached log contains "panic: "`} {
-		if !slices.ContainsFunc(m.errors, func(e string) bool { return strings.HasPrefix(e, want) }) {
-			t.Errorf("cleanup errors %q: want one starting with %s", m.errors, want)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Close: got %v, want an error containing %s", err, want)
 		}
 	}
-	if len(m.logs) != 1 || !strings.Contains(m.logs[0], "panic: boom") {
-		t.Errorf("cleanup logs %q: want the log tail, with the panic", m.logs)
+	if got := d.failureLog(); !strings.Contains(got, "panic: boom") {
+		t.Errorf("log shown on failure %q: want the log tail, with the panic", got)
+	}
+}
+
+// TestRunDaemon_TempDir: without DaemonOptions.Dir the log goes to a directory of its
+// own, which Close removes.
+func TestRunDaemon_TempDir(t *testing.T) {
+	t.Parallel()
+	env := append(os.Environ(), fakeDaemonEnv+"=serve")
+	d, err := RunDaemon(os.Args[0], env, DaemonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AwaitReady(15 * time.Second); err != nil {
+		t.Error(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(d.LogPath)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log directory after Close: %v, want it removed", err)
+	}
+	if err := d.Err(); err == nil {
+		t.Error("Err after Close: got nil, want the process killed")
 	}
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -25,6 +26,7 @@ type FaultProxy struct {
 	Endpoint string
 
 	proxy *httputil.ReverseProxy
+	srv   *httptest.Server
 	mu    sync.Mutex
 	fault Fault
 	hits  atomic.Int64
@@ -54,27 +56,36 @@ func (f Fault) active() bool {
 	return f.Delay > 0 || f.Status != 0 || f.Reset || f.DropReply
 }
 
-// StartFaultProxy starts a proxy in front of the HTTP server at upstream
-// (http://host:port) and stops it when the test ends.
-func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
-	t.Helper()
+// RunFaultProxy starts a proxy in front of the HTTP server at upstream
+// (http://host:port); Close stops it.
+func RunFaultProxy(upstream string) (*FaultProxy, error) {
 	target, err := url.Parse(upstream)
 	if err != nil {
-		t.Fatalf("fault proxy upstream %q: %v", upstream, err)
+		return nil, fmt.Errorf("fault proxy upstream %q: %w", upstream, err)
 	}
 	p := &FaultProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
 	// An upstream that is down is the client's 502, not a log line of the test.
 	p.proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
 		w.WriteHeader(http.StatusBadGateway)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(func() {
-		// Requests held by a Delay fault end when their connection does.
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	p.Endpoint = srv.URL
-	return p
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.Endpoint = p.srv.URL
+	return p, nil
+}
+
+// StartFaultProxy is RunFaultProxy for a test: the proxy stops when the test ends.
+func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
+	t.Helper()
+	p, err := RunFaultProxy(upstream)
+	return started(t, p, err)
+}
+
+// Close stops the proxy.
+func (p *FaultProxy) Close() error {
+	// Requests held by a Delay fault end when their connection does.
+	p.srv.CloseClientConnections()
+	p.srv.Close()
+	return nil
 }
 
 // Set makes the proxy inject f from now on, replacing any fault set before.

@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is a redis-server started by StartRedis or StartRedisTLS (or one node of a
+// Redis is a redis-server started by RunRedis or RunRedisTLS (or one node of a
 // Cluster). It keeps nothing on disk: no RDB snapshots, no AOF.
 type Redis struct {
 	// Addr is the server's host:port, on 127.0.0.1.
@@ -42,50 +42,92 @@ type Redis struct {
 	server
 }
 
-// StartRedis starts a standalone redis-server on a free port of 127.0.0.1, without
-// persistence, in t.TempDir(), and stops it when the test ends.
-func StartRedis(t testing.TB) *Redis {
-	t.Helper()
-	r := newRedis(t)
-	r.startNew(t)
-	return r
+// RunRedis starts a standalone redis-server on a free port of 127.0.0.1, without
+// persistence, in a new temporary directory; Close stops it and removes the directory.
+func RunRedis() (*Redis, error) {
+	return runRedis(nil)
 }
 
-// StartRedisTLS starts a redis-server that accepts only TLS connections, with a random
-// password (requirepass) and no client certificates. The server certificate, for
-// 127.0.0.1 and localhost, is signed by a CA made for this test; CAFile names it and
-// TLSConfig trusts it.
+// StartRedis is RunRedis for a test: the server stops when the test ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r, err := RunRedis()
+	return started(t, r, err)
+}
+
+// RunRedisTLS starts a redis-server, as RunRedis does, that accepts only TLS
+// connections, with a random password (requirepass) and no client certificates. The
+// server certificate, for 127.0.0.1 and localhost, is signed by a CA made for this
+// server; CAFile names it and TLSConfig trusts it.
+func RunRedisTLS() (*Redis, error) {
+	return runRedis((*Redis).setUpTLS)
+}
+
+// StartRedisTLS is RunRedisTLS for a test: the server stops when the test ends.
 func StartRedisTLS(t testing.TB) *Redis {
 	t.Helper()
-	r := newRedis(t)
+	r, err := RunRedisTLS()
+	return started(t, r, err)
+}
+
+// runClusterNode starts a cluster-enabled redis-server that belongs to no cluster yet.
+func runClusterNode() (*Redis, error) {
+	return runRedis(func(r *Redis) error {
+		r.cluster = true
+		return nil
+	})
+}
+
+// runRedis finds redis-server, prepares a server in a new temporary directory, lets
+// setUp (when not nil) adjust it, and starts it. On failure it removes what it made.
+func runRedis(setUp func(*Redis) error) (_ *Redis, err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, missingError("redis-server not found on PATH: install Debian's redis-server and redis-tools with " + installHint)
+	}
+	dir, err := os.MkdirTemp("", "testenv-redis-")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server directory: %w", err)
+	}
+	r := &Redis{bin: bin, dir: dir}
+	defer func() {
+		if err != nil {
+			_ = r.Close()
+		}
+	}()
+	if setUp != nil {
+		if err := setUp(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.startNew(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// setUpTLS writes the certificates and chooses the password of a TLS server.
+func (r *Redis) setUpTLS() error {
 	certs, err := writeCerts(r.dir)
 	if err != nil {
-		t.Fatalf("redis TLS certificates: %v", err)
+		return fmt.Errorf("redis TLS certificates: %w", err)
 	}
 	pemData, err := os.ReadFile(certs.CA)
 	if err != nil {
-		t.Fatalf("redis TLS certificates: %v", err)
+		return fmt.Errorf("redis TLS certificates: %w", err)
 	}
 	r.caPool = x509.NewCertPool()
 	r.caPool.AppendCertsFromPEM(pemData)
 	r.certs = &certs
 	r.CAFile = certs.CA
 	r.Password = randomHex(16)
-	r.startNew(t)
-	return r
+	return nil
 }
 
-// newRedis finds redis-server and prepares a stopped server in a new temporary directory.
-func newRedis(t testing.TB) *Redis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		missing(t, "redis-server not found on PATH: install Debian's redis-server and redis-tools with %s", installHint)
-	}
-	r := &Redis{bin: bin, dir: t.TempDir()}
-	// Registered after TempDir, so it runs before the directory is removed.
-	t.Cleanup(r.stop)
-	return r
+// Close stops the server and removes its directory.
+func (r *Redis) Close() error {
+	r.stop()
+	return os.RemoveAll(r.dir)
 }
 
 // TLSConfig returns a client TLS configuration that trusts CAFile, or nil for a server
@@ -144,8 +186,7 @@ func (r *Redis) Start(t testing.TB) {
 
 // startNew launches the server on a free port, moving to another port when the chosen
 // one was taken in the meantime.
-func (r *Redis) startNew(t testing.TB) {
-	t.Helper()
+func (r *Redis) startNew() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var err error
@@ -158,8 +199,9 @@ func (r *Redis) startNew(t testing.TB) {
 		}
 	}
 	if err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	return nil
 }
 
 // choosePorts chooses the server's port (and cluster bus port) and sets Addr and URL.

@@ -18,8 +18,8 @@ import (
 	"github.com/s3cache/s3cache/internal/awsclient"
 )
 
-// S3 is an in-memory S3-compatible server (gofakes3) running in the test process on a
-// free port of 127.0.0.1, started by StartS3. It sends no event notifications.
+// S3 is an in-memory S3-compatible server (gofakes3) running in the calling process on a
+// free port of 127.0.0.1, started by RunS3. It sends no event notifications.
 type S3 struct {
 	// Endpoint is http://127.0.0.1:PORT.
 	Endpoint string
@@ -28,12 +28,13 @@ type S3 struct {
 	// Backend holds the buckets and objects.
 	Backend *s3mem.Backend
 
+	srv   *httptest.Server
 	fault atomic.Int32 // HTTP status every request gets; 0 serves normally
 }
 
-// StartS3 starts an S3 server and stops it when the test ends.
-func StartS3(t testing.TB) *S3 {
-	t.Helper()
+// RunS3 starts an S3 server; Close stops it. It cannot fail: the server runs in this
+// process, and a loopback port that cannot be listened on panics in httptest.
+func RunS3() *S3 {
 	s := &S3{Backend: s3mem.New()}
 	handler := gofakes3.New(s.Backend).Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,10 +44,22 @@ func StartS3(t testing.TB) *S3 {
 		}
 		handler.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
+	s.srv = srv
 	s.Endpoint = srv.URL
 	s.Client = awsclient.NewS3(AWSConfig(srv.URL), true)
 	return s
+}
+
+// StartS3 is RunS3 for a test: the server stops when the test ends.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	return started(t, RunS3(), nil)
+}
+
+// Close stops the server.
+func (s *S3) Close() error {
+	s.srv.Close()
+	return nil
 }
 
 // Fail makes every request get an S3 error reply with the given HTTP status (403 gives

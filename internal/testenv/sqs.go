@@ -28,7 +28,7 @@ import (
 const goawsModule = "github.com/Admiral-Piett/goaws"
 
 // SQS is an SQS-compatible server (goaws v0.5.4, a separate process) on a free port,
-// started by StartSQS. Queues and messages live in its memory only.
+// started by RunSQS. Queues and messages live in its memory only.
 //
 // Differences from Amazon SQS that tests must allow for:
 //   - visibility timeouts are whole seconds, and an expired message becomes visible
@@ -61,22 +61,44 @@ type goawsQueue struct {
 	RedrivePolicy     string `json:",omitempty"`
 }
 
-// StartSQS starts goaws on a free port with region us-east-1, account 100010001000 and
-// no queues, waits until it answers, and stops it when the test ends.
+// RunSQS starts goaws on a free port with region us-east-1, account 100010001000 and
+// no queues, in a new temporary directory, and waits until it answers. Close stops it
+// and removes the directory.
 //
 // The binary is, in order: $GOAWS_BIN; goaws on PATH; .bin/goaws in the repository
 // root (where scripts/install-test-deps.sh puts it); $(go env GOPATH)/bin/cmd when it is
 // goaws (a plain `go install github.com/Admiral-Piett/goaws/app/cmd@v0.5.4`).
-func StartSQS(t testing.TB) *SQS {
-	t.Helper()
+func RunSQS() (*SQS, error) {
 	bin, err := goawsBinary()
 	if err != nil {
-		missing(t, "goaws (SQS server) not found (%v): install goaws v0.5.4 into .bin/ with %s", err, installHint)
+		return nil, missingError(fmt.Sprintf("goaws (SQS server) not found (%v): install goaws v0.5.4 into .bin/ with %s", err, installHint))
 	}
-	s := &SQS{bin: bin, dir: t.TempDir()}
-	t.Cleanup(s.stop)
+	dir, err := os.MkdirTemp("", "testenv-goaws-")
+	if err != nil {
+		return nil, fmt.Errorf("goaws directory: %w", err)
+	}
+	s := &SQS{bin: bin, dir: dir}
+	if err := s.startNew(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	s.Client = awsclient.NewSQS(AWSConfig(s.Endpoint))
+	return s, nil
+}
+
+// StartSQS is RunSQS for a test: the server stops when the test ends.
+func StartSQS(t testing.TB) *SQS {
+	t.Helper()
+	s, err := RunSQS()
+	return started(t, s, err)
+}
+
+// startNew launches goaws on a free port, moving to another port when the chosen one
+// was taken in the meantime.
+func (s *SQS) startNew() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var err error
 	for attempt := 0; attempt < bindAttempts; attempt++ {
 		if s.port, err = pickPort(); err != nil {
 			break
@@ -87,10 +109,15 @@ func StartSQS(t testing.TB) *SQS {
 		}
 	}
 	if err != nil {
-		t.Fatalf("start goaws: %v", err)
+		return fmt.Errorf("start goaws: %w", err)
 	}
-	s.Client = awsclient.NewSQS(AWSConfig(s.Endpoint))
-	return s
+	return nil
+}
+
+// Close stops the server and removes its directory.
+func (s *SQS) Close() error {
+	s.stop()
+	return os.RemoveAll(s.dir)
 }
 
 // goawsBinary finds the goaws executable; the result is computed once per process.
@@ -223,12 +250,11 @@ func (s *SQS) queueURL(name string) string {
 	return s.Endpoint + "/" + AccountID + "/" + name
 }
 
-// CreateQueue creates the queue name with the given visibility timeout (rounded up to
+// NewQueue creates the queue name with the given visibility timeout (rounded up to
 // whole seconds, at least 1) and returns its URL. When maxReceiveCount > 0 it first
 // creates the dead-letter queue name-dlq and gives name a RedrivePolicy pointing at it
 // with that maxReceiveCount; otherwise dlqURL is empty.
-func (s *SQS) CreateQueue(t testing.TB, name string, visibilityTimeout time.Duration, maxReceiveCount int) (queueURL, dlqURL string) {
-	t.Helper()
+func (s *SQS) NewQueue(name string, visibilityTimeout time.Duration, maxReceiveCount int) (queueURL, dlqURL string, err error) {
 	ctx, cancel := callContext()
 	defer cancel()
 	visibility := max(1, int((visibilityTimeout+time.Second-1)/time.Second))
@@ -236,13 +262,15 @@ func (s *SQS) CreateQueue(t testing.TB, name string, visibilityTimeout time.Dura
 	var created []goawsQueue
 	if maxReceiveCount > 0 {
 		dlq := goawsQueue{Name: name + "-dlq", VisibilityTimeout: 30}
-		dlqURL = s.createQueue(t, ctx, dlq.Name, map[string]string{"VisibilityTimeout": "30"})
+		if dlqURL, err = s.createQueue(ctx, dlq.Name, map[string]string{"VisibilityTimeout": "30"}); err != nil {
+			return "", "", err
+		}
 		out, err := s.Client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl:       aws.String(dlqURL),
 			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
 		})
 		if err != nil {
-			t.Fatalf("get ARN of queue %s: %v", dlq.Name, err)
+			return "", "", fmt.Errorf("get ARN of queue %s: %w", dlq.Name, err)
 		}
 		policy, _ := json.Marshal(map[string]string{
 			"maxReceiveCount":     strconv.Itoa(maxReceiveCount),
@@ -255,22 +283,33 @@ func (s *SQS) CreateQueue(t testing.TB, name string, visibilityTimeout time.Dura
 	if queue.RedrivePolicy != "" {
 		attrs["RedrivePolicy"] = queue.RedrivePolicy
 	}
-	queueURL = s.createQueue(t, ctx, name, attrs)
+	if queueURL, err = s.createQueue(ctx, name, attrs); err != nil {
+		return "", "", err
+	}
 	created = append(created, queue)
 
 	s.mu.Lock()
 	s.queues = append(s.queues, created...)
 	s.mu.Unlock()
+	return queueURL, dlqURL, nil
+}
+
+// CreateQueue is NewQueue for a test: it fails the test on error.
+func (s *SQS) CreateQueue(t testing.TB, name string, visibilityTimeout time.Duration, maxReceiveCount int) (queueURL, dlqURL string) {
+	t.Helper()
+	queueURL, dlqURL, err := s.NewQueue(name, visibilityTimeout, maxReceiveCount)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return queueURL, dlqURL
 }
 
 // createQueue creates one queue and returns its URL.
-func (s *SQS) createQueue(t testing.TB, ctx context.Context, name string, attrs map[string]string) string {
-	t.Helper()
+func (s *SQS) createQueue(ctx context.Context, name string, attrs map[string]string) (string, error) {
 	if _, err := s.Client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs}); err != nil {
-		t.Fatalf("create queue %s: %v", name, err)
+		return "", fmt.Errorf("create queue %s: %w", name, err)
 	}
-	return s.queueURL(name)
+	return s.queueURL(name), nil
 }
 
 // Send sends one message.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -21,19 +22,30 @@ type TCPProxy struct {
 	proxy *toxiproxy.Proxy
 }
 
-// StartTCPProxy starts a proxy in front of upstream (host:port) on a free port of
-// 127.0.0.1 and stops it when the test ends.
-func StartTCPProxy(t testing.TB, upstream string) *TCPProxy {
-	t.Helper()
+// RunTCPProxy starts a proxy in front of upstream (host:port) on a free port of
+// 127.0.0.1; Close stops it.
+func RunTCPProxy(upstream string) (*TCPProxy, error) {
 	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	// Port 0: the kernel picks a free port, which the proxy keeps across Disable and
 	// Enable.
 	p := toxiproxy.NewProxy(server, "proxy-"+randomHex(4), "127.0.0.1:0", upstream)
 	if err := p.Start(); err != nil {
-		t.Fatalf("start toxiproxy in front of %s: %v", upstream, err)
+		return nil, fmt.Errorf("start toxiproxy in front of %s: %w", upstream, err)
 	}
-	t.Cleanup(p.Stop)
-	return &TCPProxy{Addr: p.Listen, proxy: p}
+	return &TCPProxy{Addr: p.Listen, proxy: p}, nil
+}
+
+// StartTCPProxy is RunTCPProxy for a test: the proxy stops when the test ends.
+func StartTCPProxy(t testing.TB, upstream string) *TCPProxy {
+	t.Helper()
+	p, err := RunTCPProxy(upstream)
+	return started(t, p, err)
+}
+
+// Close stops the proxy and cuts the connections through it.
+func (p *TCPProxy) Close() error {
+	p.proxy.Stop()
+	return nil
 }
 
 // AddToxic adds a toxic (see toxiproxy's README: "latency", "reset_peer", "timeout",

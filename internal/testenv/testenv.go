@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,28 +29,67 @@ func Strict() bool {
 	return os.Getenv("CI") == "true"
 }
 
-// missing skips the test, or fails it when Strict, because a server cannot be run.
-func missing(t testing.TB, format string, args ...any) {
+// missingError says that a server binary is not installed: which one, and the command
+// that installs it.
+type missingError string
+
+func (e missingError) Error() string { return string(e) }
+
+// SkipOrFail ends a test whose servers could not be started, err being what a Run
+// function (or code that wraps its error) returned. It skips the test when err says a
+// server binary is missing, or fails it then when Strict; any other error fails it.
+func SkipOrFail(t testing.TB, err error) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if Strict() {
-		t.Fatalf("%s (CI=true: a missing server is a failure)", msg)
+	var m missingError
+	if !errors.As(err, &m) {
+		t.Fatal(err)
 	}
-	t.Skip(msg)
+	if Strict() {
+		t.Fatalf("%v (CI=true: a missing server is a failure)", err)
+	}
+	t.Skip(err)
+}
+
+// started is the body of every Start function, the form of a Run function for tests:
+// it ends the test when the Run function failed, and otherwise closes v when the test
+// ends.
+func started[T io.Closer](t testing.TB, v T, err error) T {
+	t.Helper()
+	if err != nil {
+		SkipOrFail(t, err)
+	}
+	t.Cleanup(func() {
+		if err := v.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return v
 }
 
 // Eventually calls cond every 50ms until it returns true. When timeout passes first it
 // fails the test with the state cond returned last.
 func Eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, state string)) {
 	t.Helper()
+	err := poll(timeout, func() (bool, string, error) {
+		ok, state := cond()
+		return ok, state, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poll calls cond every 50ms until it returns true or an error. When timeout passes
+// first it returns an error with the state cond returned last.
+func poll(timeout time.Duration, cond func() (ok bool, state string, err error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		ok, state := cond()
-		if ok {
-			return
+		ok, state, err := cond()
+		if ok || err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %s", timeout, state)
+			return fmt.Errorf("condition not met after %v: %s", timeout, state)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -232,4 +272,15 @@ func (s *server) stop() {
 		s.proc.kill()
 		s.proc = nil
 	}
+}
+
+// PID returns the process id of the running server (redis-server, goaws), 0 when it is
+// stopped. Benchmarks read its CPU time and memory from /proc.
+func (s *server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil || s.proc.exited() {
+		return 0
+	}
+	return s.proc.pid()
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -319,36 +321,83 @@ func (r *recorder) Skip(args ...any) {
 	runtime.Goexit()
 }
 
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+func (r *recorder) Fatal(args ...any) {
+	r.failed, r.msg = true, fmt.Sprint(args...)
 	runtime.Goexit()
 }
 
-func TestMissing(t *testing.T) {
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Fatal(fmt.Sprintf(format, args...))
+}
+
+// TestSkipOrFail: a missing server skips the test, or fails it with CI=true; any other
+// error fails it. The error may come wrapped, as the benchmark's errors do.
+func TestSkipOrFail(t *testing.T) {
+	missing := fmt.Errorf("start servers: %w", missingError("redis-server not found: install it with "+installHint))
 	for _, tc := range []struct {
 		ci          string
+		err         error
 		wantSkipped bool
 	}{
-		{"", true},
-		{"false", true},
-		{"true", false},
+		{"", missing, true},
+		{"false", missing, true},
+		{"true", missing, false},
+		{"", errors.New("start redis-server: no answer"), false},
 	} {
-		t.Run("CI="+tc.ci, func(t *testing.T) {
+		t.Run(fmt.Sprintf("CI=%s/%v", tc.ci, tc.err), func(t *testing.T) {
 			t.Setenv("CI", tc.ci)
 			r := &recorder{TB: t}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				missing(r, "redis-server not found: %s", installHint)
+				SkipOrFail(r, tc.err)
 			}()
 			<-done
 			if r.skipped != tc.wantSkipped || r.failed == tc.wantSkipped {
-				t.Fatalf("CI=%q: got skipped=%v failed=%v, want skipped=%v", tc.ci, r.skipped, r.failed, tc.wantSkipped)
+				t.Fatalf("got skipped=%v failed=%v, want skipped=%v", r.skipped, r.failed, tc.wantSkipped)
 			}
-			if !strings.Contains(r.msg, "scripts/install-test-deps.sh") {
-				t.Errorf("message %q does not name the install command", r.msg)
+			if !strings.Contains(r.msg, tc.err.Error()) {
+				t.Errorf("message %q does not hold the error %q", r.msg, tc.err)
 			}
 		})
+	}
+}
+
+// TestRunRedis_Missing: without redis-server, RunRedis says what is missing and how to
+// install it, in an error SkipOrFail knows.
+func TestRunRedis_Missing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r, err := RunRedis()
+	var m missingError
+	if r != nil || !errors.As(err, &m) {
+		t.Fatalf("RunRedis without redis-server: got %v, %v, want a missingError", r, err)
+	}
+	for _, want := range []string{"redis-server not found", "scripts/install-test-deps.sh"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestRedis_Close: Close stops the server and removes its directory; the Start
+// functions' cleanup relies on it.
+func TestRedis_Close(t *testing.T) {
+	t.Parallel()
+	r, err := RunRedis()
+	if err != nil {
+		SkipOrFail(t, err)
+	}
+	if r.PID() == 0 {
+		t.Error("PID of a running server: got 0")
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if r.PID() != 0 {
+		t.Errorf("PID after Close: got %d, want 0 (stopped)", r.PID())
+	}
+	if _, err := os.Stat(r.dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory %s after Close: %v, want it removed", r.dir, err)
 	}
 }
 
