@@ -108,6 +108,12 @@ type Consumer struct {
 		err error // nil: it answered
 	}
 	probe sync.Mutex // one SQSError check at a time
+
+	down struct { // see Unavailable
+		sync.Mutex
+		since time.Time
+		err   error
+	}
 }
 
 // state is what the scheduler decides from: how many messages are held, asked for and
@@ -196,6 +202,31 @@ func (c *Consumer) SQSError(ctx context.Context, fresh time.Duration) error {
 		return err
 	}
 	return c.Check(ctx)
+}
+
+// Unavailable reports since when the handler has found a dependency down (an error
+// wrapping ErrUnavailable: Redis or S3 unreachable, failing over, throttling) with no
+// message succeeding since, and the latest such error; a zero time when it has not. The
+// message that met it is held and retried until it succeeds, so this lasts as long as
+// the outage, and no longer.
+func (c *Consumer) Unavailable() (since time.Time, err error) {
+	c.down.Lock()
+	defer c.down.Unlock()
+	return c.down.since, c.down.err
+}
+
+// setDown records a dependency failure (err) or, with nil, a message that succeeded.
+func (c *Consumer) setDown(err error) {
+	c.down.Lock()
+	defer c.down.Unlock()
+	if err == nil {
+		c.down.since, c.down.err = time.Time{}, nil
+		return
+	}
+	if c.down.since.IsZero() {
+		c.down.since = time.Now()
+	}
+	c.down.err = err
 }
 
 // observe records the outcome of a call to SQS made at now, unless a later one is
@@ -327,6 +358,7 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 		switch {
 		case err == nil:
 			c.handleFailures.Store(0)
+			c.setDown(nil)
 			metrics.Messages.WithLabelValues("deleted").Inc()
 			return true
 		case errors.Is(err, ErrPoison):
@@ -340,6 +372,9 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 			return false // shutting down: redelivered later
 		}
 		n := c.handleFailures.Add(1)
+		if errors.Is(err, ErrUnavailable) {
+			c.setDown(err)
+		}
 		if attempt >= c.o.Attempts && !errors.Is(err, ErrUnavailable) {
 			metrics.Messages.WithLabelValues("retry").Inc()
 			c.log.Warn("message failed; left for redelivery",

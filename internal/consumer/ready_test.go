@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,56 @@ func TestConsumer_PoisonedMessageKeepsReady(t *testing.T) {
 			t.Errorf("the message was tried %d times in two minutes, want it failing repeatedly", tries)
 		}
 		mu.Unlock()
+		r.stop(t)
+	})
+}
+
+// TestConsumer_UnavailableWhileDependencyDown: a handler that finds a dependency down
+// (ErrUnavailable) makes Unavailable report it, from the first failure until a message
+// succeeds; a message's own failures do not.
+func TestConsumer_UnavailableWhileDependencyDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "denied")
+		var mu sync.Mutex
+		s3Down := false
+		h := func(_ context.Context, body string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case s3Down:
+				return fmt.Errorf("%w: get object: 503 SlowDown", ErrUnavailable)
+			case body == "denied":
+				return errors.New("get object: AccessDenied")
+			}
+			return nil
+		}
+		o := fastOptions()
+		o.MinBackoff, o.MaxBackoff = time.Second, time.Second
+		c := New(q, h, o)
+		r := start(c, time.Second)
+		time.Sleep(10 * time.Second) // "denied" fails its 3 attempts and is left
+		if since, err := c.Unavailable(); !since.IsZero() {
+			t.Errorf("Unavailable() = %v, %v after a message's own failures, want none", since, err)
+		}
+
+		mu.Lock()
+		s3Down = true
+		mu.Unlock()
+		down := time.Now()
+		q.send("a")
+		time.Sleep(5 * time.Second)
+		since, err := c.Unavailable()
+		if since.Before(down) || since.After(down.Add(time.Millisecond)) || !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Unavailable() = %v, %v while S3 is down, want the first failure, within the receive's 1ms of %v, and its error", since, err, down)
+		}
+
+		mu.Lock()
+		s3Down = false
+		mu.Unlock()
+		waitFor(t, 5*time.Second, "the held message deleted once S3 is back", func() bool { return q.isDeleted("a") })
+		if since, err := c.Unavailable(); !since.IsZero() {
+			t.Errorf("Unavailable() = %v, %v after a message succeeded, want none", since, err)
+		}
 		r.stop(t)
 	})
 }

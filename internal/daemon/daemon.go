@@ -310,11 +310,12 @@ func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 
 // notReady returns why the daemon cannot do its work: it is not consuming (starting,
 // stopping), Redis does not answer a PING (free on ElastiCache, so asked every time),
-// SQS does not answer (from the daemon's own calls when recent; see sqsFresh), or the
-// receive scheduler has stalled (as for the systemd watchdog). Messages that fail are
-// not a reason: one that always fails (S3 denies its object, say) would keep an idle
-// daemon unready forever; they are counted (s3cache_errors_total,
-// s3cache_messages_total{outcome="retry"}) and logged.
+// SQS does not answer (from the daemon's own calls when recent; see sqsFresh), the
+// handler finds Redis or S3 down (consumer.ErrUnavailable, until a message succeeds),
+// or the receive scheduler has stalled (as for the systemd watchdog). Messages that fail
+// for reasons of their own are not a reason: one that always fails (S3 denies its
+// object, say) would keep an idle daemon unready forever; they are counted
+// (s3cache_errors_total, s3cache_messages_total{outcome="retry"}) and logged.
 func (d *Daemon) notReady(ctx context.Context) []string {
 	if phase := *d.phase.Load(); phase != "" {
 		return []string{phase}
@@ -325,6 +326,9 @@ func (d *Daemon) notReady(ctx context.Context) []string {
 	}
 	if err := d.consumer.SQSError(ctx, sqsFresh); err != nil {
 		problems = append(problems, "sqs: "+err.Error())
+	}
+	if since, err := d.consumer.Unavailable(); !since.IsZero() {
+		problems = append(problems, fmt.Sprintf("dependency unavailable for %v, messages held and retried: %v", time.Since(since).Round(time.Second), err))
 	}
 	if !d.consumer.Healthy(stallAfter) {
 		problems = append(problems, fmt.Sprintf("receive loop: stalled for more than %v", stallAfter))
