@@ -503,11 +503,36 @@ func TestDaemon_WaitsForRedisAtStart(t *testing.T) {
 	d := h.spawnDaemon()
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		code, body := d.Get("/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "redis"), fmt.Sprintf("/readyz with Redis down: %d %s", code, body)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "starting: waiting for Redis and SQS: redis"),
+			fmt.Sprintf("/readyz with Redis down: %d %s", code, body)
 	})
 	h.redis.Start(t)
 	h.send(h.created("late.txt", []byte("late")))
 	h.waitBody("late.txt", []byte("late"))
+}
+
+// TestDaemon_SIGTERMDuringStartup: stopped while it waits for Redis (nothing listens on
+// its port), the daemon exits 0 at once, as it does once it consumes.
+func TestDaemon_SIGTERMDuringStartup(t *testing.T) {
+	h := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	d := h.spawnDaemon("S3CACHE_REDIS_URL=redis://" + closed + "/0")
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		code, body := d.Get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "starting: waiting for Redis and SQS"),
+			fmt.Sprintf("/readyz with nothing at the Redis address: %d %s", code, body)
+	})
+	if code := d.Stop(t, syscall.SIGTERM, 5*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM during start-up: %d, want 0", code)
+	}
+	if log, _ := os.ReadFile(d.LogPath); !bytes.Contains(log, []byte("stopped during start-up")) {
+		t.Errorf("log lacks the stop during start-up: %s", d.LogTail(10))
+	}
 }
 
 // TestDaemon_ForeignValuesReplaced: the original sample's load_data.py wrote plain

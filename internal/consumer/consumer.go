@@ -97,12 +97,23 @@ type Consumer struct {
 	mu sync.Mutex
 	st state // guarded by mu
 
-	// Failures: consecutive failed attempts at messages (reset by a message that
-	// succeeds), and when SQS last failed a receive and last answered any call (unix ns).
+	// handleFailures counts consecutive failed attempts at messages (reset by a message
+	// that succeeds): it lengthens the backoff while every message fails.
 	handleFailures atomic.Int64
-	sqsFailedAt    atomic.Int64
-	sqsAnsweredAt  atomic.Int64
 	beat           atomic.Int64 // when the scheduler last ran (unix ns)
+
+	seen struct { // the latest evidence of whether SQS answers; see SQSError
+		sync.Mutex
+		at  time.Time
+		err error // nil: it answered
+	}
+	probe sync.Mutex // one SQSError check at a time
+
+	down struct { // see Unavailable
+		sync.Mutex
+		since time.Time
+		err   error
+	}
 }
 
 // state is what the scheduler decides from: how many messages are held, asked for and
@@ -157,20 +168,79 @@ func New(client SQS, h Handler, o Options) *Consumer {
 	}
 }
 
-// Start checks that the queue answers and reads its visibility timeout.
+// Start checks that the queue answers and reads its visibility timeout. It counts as the
+// scheduler's first beat (Run follows at once), so that Healthy holds from here on.
 func (c *Consumer) Start(ctx context.Context) error {
 	vt, err := c.visibilityTimeout(ctx)
 	if err != nil {
 		return err
 	}
 	c.visible = vt
+	c.beat.Store(time.Now().UnixNano())
 	return nil
 }
 
-// Check reports whether the queue answers (for readiness probes).
+// Check asks the queue whether it answers (GetQueueAttributes).
 func (c *Consumer) Check(ctx context.Context) error {
 	_, err := c.visibilityTimeout(ctx)
 	return err
+}
+
+// SQSError reports whether SQS answers (nil) or why not, for readiness probes. It
+// answers from the latest of the consumer's own calls (receives, deletes, checks) when
+// that is at most fresh old, and asks the queue (Check) only when it is older. A running
+// consumer always has a long poll out that returns within its wait time (20s), empty or
+// not, so with fresh above that, probes at any rate cost no SQS call; a stopped or
+// stuck one costs at most one call per fresh, however many probes come.
+func (c *Consumer) SQSError(ctx context.Context, fresh time.Duration) error {
+	c.probe.Lock() // concurrent probes share one check
+	defer c.probe.Unlock()
+	c.seen.Lock()
+	at, err := c.seen.at, c.seen.err
+	c.seen.Unlock()
+	if time.Since(at) <= fresh {
+		return err
+	}
+	return c.Check(ctx)
+}
+
+// Unavailable reports since when the handler has found a dependency down (an error
+// wrapping ErrUnavailable: Redis or S3 unreachable, failing over, throttling) with no
+// message succeeding since, and the latest such error; a zero time when it has not. The
+// message that met it is held and retried until it succeeds, so this lasts as long as
+// the outage, and no longer.
+func (c *Consumer) Unavailable() (since time.Time, err error) {
+	c.down.Lock()
+	defer c.down.Unlock()
+	return c.down.since, c.down.err
+}
+
+// setDown records a dependency failure (err) or, with nil, a message that succeeded.
+func (c *Consumer) setDown(err error) {
+	c.down.Lock()
+	defer c.down.Unlock()
+	if err == nil {
+		c.down.since, c.down.err = time.Time{}, nil
+		return
+	}
+	if c.down.since.IsZero() {
+		c.down.since = time.Now()
+	}
+	c.down.err = err
+}
+
+// observe records the outcome of a call to SQS made at now, unless a later one is
+// recorded already. A call stopped by its own cancellation says nothing about SQS.
+func (c *Consumer) observe(ctx context.Context, now time.Time, err error) {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	c.seen.Lock()
+	defer c.seen.Unlock()
+	if now.Before(c.seen.at) {
+		return
+	}
+	c.seen.at, c.seen.err = now, err
 }
 
 func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
@@ -179,21 +249,16 @@ func (c *Consumer) visibilityTimeout(ctx context.Context) (int32, error) {
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("get attributes of queue %s: %w", c.o.QueueURL, err)
+		err = fmt.Errorf("get attributes of queue %s: %w", c.o.QueueURL, err)
+		c.observe(ctx, time.Now(), err)
+		return 0, err
 	}
-	c.sqsAnsweredAt.Store(time.Now().UnixNano())
+	c.observe(ctx, time.Now(), nil)
 	var vt int
 	if _, err := fmt.Sscan(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)], &vt); err != nil || vt <= 0 {
 		vt = 30 // the SQS default
 	}
 	return int32(vt), nil
-}
-
-// Failing reports whether the last message failed, or a receive failed and SQS has not
-// answered any call since. A queue that answers again (to Check, say) ends the latter at
-// once: a poll may still be backing off, or long-polling an empty queue.
-func (c *Consumer) Failing() bool {
-	return c.handleFailures.Load() > 0 || c.sqsFailedAt.Load() > c.sqsAnsweredAt.Load()
 }
 
 // Healthy reports whether the scheduler, which sends every poll, has run within d.
@@ -202,9 +267,9 @@ func (c *Consumer) Healthy(d time.Duration) bool {
 }
 
 // Run receives and processes messages until ctx is done. Then it stops receiving, lets
-// the messages in hand finish for at most drain, deletes what succeeded, and returns nil.
-// Messages not finished by then stay in the queue and are redelivered. Run may be called
-// once.
+// the messages in hand finish for at most drain, deletes what succeeded (within
+// deleteFlush after drain at most), and returns nil. Messages not finished by then stay
+// in the queue and are redelivered. Run may be called once.
 func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	if c.visible == 0 {
 		if err := c.Start(ctx); err != nil {
@@ -215,11 +280,16 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	metrics.ConcurrencyLimit.Set(float64(c.lim.Limit()))
 
 	// Work outlives ctx by up to drain, so that SIGTERM lets in-flight messages finish.
+	// Deletes outlive it by deleteFlush more: a message applied and not deleted would be
+	// delivered and applied again, so the deletes of the messages finished by the drain
+	// timeout are still sent after it.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	delCtx, cancelDeletes := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDeletes()
 	p := newPool()
 	defer p.close()
-	del := startDeleter(workCtx, c, p, max(2, c.o.MaxInFlight/batch))
+	del := startDeleter(delCtx, c, p, max(2, c.o.MaxInFlight/batch))
 	var handling sync.WaitGroup // messages handed to the pool and not yet finished
 	c.schedule(ctx, workCtx, p, &handling, del)
 
@@ -228,6 +298,13 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 		cancelWork()
 	})
 	defer timer.Stop()
+	// Bounds the deletes, and so Run, should SQS not answer them.
+	flush := time.AfterFunc(drain+deleteFlush, func() {
+		c.log.Warn("delete flush timeout: the messages whose deletes did not finish will be redelivered and applied again (harmless)",
+			zap.Duration("flush_timeout", deleteFlush))
+		cancelDeletes()
+	})
+	defer flush.Stop()
 	handling.Wait()
 	del.close()
 	return nil
@@ -281,6 +358,7 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 		switch {
 		case err == nil:
 			c.handleFailures.Store(0)
+			c.setDown(nil)
 			metrics.Messages.WithLabelValues("deleted").Inc()
 			return true
 		case errors.Is(err, ErrPoison):
@@ -294,6 +372,9 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 			return false // shutting down: redelivered later
 		}
 		n := c.handleFailures.Add(1)
+		if errors.Is(err, ErrUnavailable) {
+			c.setDown(err)
+		}
 		if attempt >= c.o.Attempts && !errors.Is(err, ErrUnavailable) {
 			metrics.Messages.WithLabelValues("retry").Inc()
 			c.log.Warn("message failed; left for redelivery",

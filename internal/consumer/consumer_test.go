@@ -32,6 +32,7 @@ type queue struct {
 	deleted    map[string]int
 	extensions map[string]int
 	receiveErr error
+	attrErr    error // what GetQueueAttributes fails with
 	vt         string
 	n          int
 
@@ -39,6 +40,7 @@ type queue struct {
 	deletes, deletedN   int // DeleteMessageBatch calls, entries they carried
 	polling, maxPolling int // ReceiveMessage calls under way, and the most at once
 	deleting, maxDelete int // DeleteMessageBatch calls under way, and the most at once
+	attrCalls           int // GetQueueAttributes calls
 	asked               []int32
 }
 
@@ -125,10 +127,13 @@ func (q *queue) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBat
 	q.deleting++
 	q.maxDelete = max(q.maxDelete, q.deleting)
 	q.mu.Unlock()
-	sleep(ctx, q.latency)
+	sent := sleep(ctx, q.latency)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.deleting--
+	if !sent {
+		return nil, ctx.Err()
+	}
 	q.deletes++
 	q.deletedN += len(in.Entries)
 	for _, e := range in.Entries {
@@ -150,6 +155,10 @@ func (q *queue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessage
 func (q *queue) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.attrCalls++
+	if q.attrErr != nil {
+		return nil, q.attrErr
+	}
 	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"VisibilityTimeout": q.vt}}, nil
 }
 
@@ -308,6 +317,67 @@ func TestConsumer_DrainTimeoutLeavesMessages(t *testing.T) {
 	})
 }
 
+// TestConsumer_DrainTimeoutSendsPendingDeletes: when the drain timeout ends the work,
+// the deletes of messages already applied still go out (deleteFlush): cancelled with the
+// rest, those messages would be delivered and applied again.
+func TestConsumer_DrainTimeoutSendsPendingDeletes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Second, "done", "stuck") // a delete takes 1s
+		h := func(ctx context.Context, body string) error {
+			if body == "stuck" {
+				<-ctx.Done() // only the drain timeout ends it
+				return ctx.Err()
+			}
+			return nil
+		}
+		r := start(New(q, h, fastOptions()), 100*time.Millisecond)
+		waitFor(t, 10*time.Second, "the delete of the applied message under way", func() bool {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			return q.deleting > 0
+		})
+		begin := time.Now()
+		r.stop(t)
+		if !q.isDeleted("done") {
+			t.Errorf("the applied message's delete was dropped at the drain timeout: deleted %v", q.deleted)
+		}
+		if q.isDeleted("stuck") {
+			t.Error("deleted the message abandoned at the drain timeout")
+		}
+		if d := time.Since(begin); d > time.Second {
+			t.Errorf("Run returned %v after the cancel, want at most the delete's 1s", d)
+		}
+	})
+}
+
+// hangingDeletes is a queue whose deletes never return before their context ends.
+type hangingDeletes struct{ *queue }
+
+func (q hangingDeletes) DeleteMessageBatch(ctx context.Context, _ *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestConsumer_DeleteFlushIsBounded: deletes that SQS does not answer hold Run for
+// deleteFlush after the drain timeout, no longer.
+func TestConsumer_DeleteFlushIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "done")
+		handled := make(chan struct{}, 1)
+		h := func(context.Context, string) error {
+			handled <- struct{}{}
+			return nil
+		}
+		r := start(New(hangingDeletes{q}, h, fastOptions()), 100*time.Millisecond)
+		<-handled
+		begin := time.Now()
+		r.stop(t)
+		if d, want := time.Since(begin), 100*time.Millisecond+deleteFlush; d != want {
+			t.Errorf("Run returned %v after the cancel, want drain + deleteFlush, %v", d, want)
+		}
+	})
+}
+
 // TestConsumer_ReceiveErrorsBackOff: while receives fail, the consumer polls with capped
 // exponential backoff, not in a loop; a poll that succeeds ends the failure.
 func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
@@ -319,8 +389,8 @@ func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
 		c := New(q, func(context.Context, string) error { return nil }, o)
 		r := start(c, time.Second)
 		time.Sleep(time.Minute)
-		if !c.Failing() {
-			t.Error("Failing() = false while receives fail")
+		if err := c.SQSError(context.Background(), 30*time.Second); err == nil {
+			t.Error("SQSError() = nil while receives fail")
 		}
 		q.mu.Lock()
 		calls := q.receives
@@ -333,8 +403,8 @@ func TestConsumer_ReceiveErrorsBackOff(t *testing.T) {
 		}
 		q.send("x")
 		waitFor(t, 10*time.Second, "the message deleted once receives succeed", func() bool { return q.isDeleted("x") })
-		if c.Failing() {
-			t.Error("Failing() = true after receives succeeded")
+		if err := c.SQSError(context.Background(), 30*time.Second); err != nil {
+			t.Errorf("SQSError() = %v after receives succeeded", err)
 		}
 		r.stop(t)
 	})
@@ -352,8 +422,8 @@ func TestConsumer_QueueAnswersAgain(t *testing.T) {
 		c := New(q, func(context.Context, string) error { return nil }, o)
 		r := start(c, time.Second)
 		time.Sleep(time.Second)
-		if !c.Failing() {
-			t.Fatal("Failing() = false while receives fail")
+		if err := c.SQSError(context.Background(), 30*time.Second); err == nil {
+			t.Fatal("SQSError() = nil while receives fail")
 		}
 		q.mu.Lock()
 		q.receiveErr = nil
@@ -361,8 +431,8 @@ func TestConsumer_QueueAnswersAgain(t *testing.T) {
 		if err := c.Check(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if c.Failing() {
-			t.Error("Failing() = true after the queue answered again")
+		if err := c.SQSError(context.Background(), 30*time.Second); err != nil {
+			t.Errorf("SQSError() = %v after the queue answered again", err)
 		}
 		r.stop(t)
 	})

@@ -19,6 +19,12 @@ import (
 // instead of one per ten. Waiting costs nothing but a little more time invisible.
 const deleteFill = 50 * time.Millisecond
 
+// deleteFlush is how long the deletes of messages already applied may go on after the
+// drain timeout: a few round trips to SQS with the SDK's retries, short enough that
+// S3CACHE_SHUTDOWN_TIMEOUT plus it stays within systemd's TimeoutStopSec (45s against
+// the default 30s).
+const deleteFlush = 5 * time.Second
+
 // deleter gathers receipt handles into batches and deletes each batch in a call of its
 // own, up to a number of calls at once, so that deletes keep up with any rate the
 // receives reach.
@@ -96,12 +102,13 @@ func (c *Consumer) deleteBatch(ctx context.Context, handles []string) {
 	}
 	out, err := c.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(c.o.QueueURL), Entries: entries})
 	if err != nil {
+		c.observe(ctx, time.Now(), fmt.Errorf("delete from queue %s: %w", c.o.QueueURL, err))
 		metrics.Errors.WithLabelValues("delete").Add(float64(len(handles)))
 		c.log.Warn("delete failed; the messages will be redelivered and applied again (harmless)",
 			zap.Int("batch_size", len(handles)), zap.Error(err))
 		return
 	}
-	c.sqsAnsweredAt.Store(time.Now().UnixNano())
+	c.observe(ctx, time.Now(), nil)
 	for _, f := range out.Failed {
 		metrics.Errors.WithLabelValues("delete").Inc()
 		c.log.Warn("delete failed; the message will be redelivered and applied again (harmless)",

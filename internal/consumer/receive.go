@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -137,6 +138,7 @@ func (c *Consumer) poll(ctx, workCtx context.Context, n int, p *pool, handling *
 	})
 	now := time.Now()
 	if err != nil {
+		c.observe(ctx, now, fmt.Errorf("receive from queue %s: %w", c.o.QueueURL, err))
 		if ctx.Err() == nil {
 			c.backOff(ctx, now, err)
 		}
@@ -147,7 +149,7 @@ func (c *Consumer) poll(ctx, workCtx context.Context, n int, p *pool, handling *
 		c.signal()
 		return
 	}
-	c.sqsAnsweredAt.Store(now.UnixNano())
+	c.observe(ctx, now, nil)
 	msgs := out.Messages[:min(len(out.Messages), n)]
 	c.mu.Lock()
 	st := &c.st
@@ -179,7 +181,6 @@ func (c *Consumer) poll(ctx, workCtx context.Context, n int, p *pool, handling *
 // grows with consecutive failures, and waits it out (or until ctx is done).
 func (c *Consumer) backOff(ctx context.Context, now time.Time, err error) {
 	metrics.Errors.WithLabelValues("receive").Inc()
-	c.sqsFailedAt.Store(now.UnixNano())
 	c.mu.Lock()
 	// Polls that were under way together fail together: only the first failure after a
 	// backoff lengthens the next.

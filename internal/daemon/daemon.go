@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -33,6 +34,13 @@ import (
 // watchdog is no longer fed (a long poll takes 20s; a full worker pool may wait on
 // retries for about as long).
 const stallAfter = 2 * time.Minute
+
+// sqsFresh is how old the latest evidence that SQS answers (or does not) may be before a
+// readiness probe asks the queue itself. A running daemon always has a long poll out,
+// which returns within 20s even from an empty queue, so its own calls are at most about
+// 20s apart: 10s more allows for slow calls, and a probe then never costs an SQS call
+// (they are billed) unless the receives have stopped.
+const sqsFresh = 30 * time.Second
 
 // s3ReadTimeout is how long an object fetch may wait for S3 to send anything before it
 // fails and is retried.
@@ -69,6 +77,8 @@ type Daemon struct {
 	log      *zap.Logger
 	store    *cache.Store
 	consumer *consumer.Consumer
+	// phase says why the daemon is not consuming (starting, stopping), "" while it is.
+	phase atomic.Pointer[string]
 }
 
 // New assembles a daemon from its configuration and clients.
@@ -98,8 +108,12 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 		MaxInFlight: cfg.Workers,
 		Log:         log,
 	})
-	return &Daemon{cfg: cfg, log: log, store: store, consumer: c}
+	d := &Daemon{cfg: cfg, log: log, store: store, consumer: c}
+	d.setPhase("starting: contacting Redis and SQS")
+	return d
 }
+
+func (d *Daemon) setPhase(p string) { d.phase.Store(&p) }
 
 // servedBy returns a test for the buckets a daemon serves.
 func servedBy(buckets []string) func(string) bool {
@@ -139,21 +153,32 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 
+	// Stopped before consuming, the daemon holds nothing to drain: a clean exit, as later.
+	stoppedEarly := func() error {
+		d.log.Info("stopped during start-up: nothing to drain")
+		return nil
+	}
 	if err := d.waitForDependencies(ctx); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
-		return nil
+		return stoppedEarly()
 	}
 	d.warnIfRedisFills(ctx)
-	if err := d.consumer.Start(ctx); err != nil && ctx.Err() == nil {
+	d.setPhase("starting: reading the queue's attributes")
+	if err := d.consumer.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return stoppedEarly()
+		}
 		return err
 	}
+	d.setPhase("")
 	notify(d.log, sd.SdNotifyReady, "STATUS=consuming "+d.cfg.QueueURL)
 	d.log.Info("ready: consuming", zap.String("queue_url", d.cfg.QueueURL))
 	go d.watchdog(ctx)
 	go func() {
 		<-ctx.Done()
+		d.setPhase("stopping: draining in-flight messages")
 		notify(d.log, sd.SdNotifyStopping, "STATUS=draining")
 		d.log.Info("stopping: draining in-flight messages", zap.Duration("shutdown_timeout", d.cfg.ShutdownTimeout))
 	}()
@@ -169,12 +194,13 @@ func (d *Daemon) waitForDependencies(ctx context.Context) error {
 	delay := time.Second
 	for ctx.Err() == nil {
 		err := d.Check(ctx)
-		if err == nil {
+		if err == nil || ctx.Err() != nil {
 			return nil
 		}
 		if queueMissing(err) {
 			return fmt.Errorf("queue %s does not exist (%w): set S3CACHE_QUEUE_URL to the queue that receives the bucket's notifications", d.cfg.QueueURL, err)
 		}
+		d.setPhase("starting: waiting for Redis and SQS: " + err.Error())
 		notify(d.log, "STATUS=waiting for Redis and SQS: "+err.Error())
 		d.log.Warn("waiting for dependencies", zap.Error(err), zap.Duration("retry_in", delay))
 		t := time.NewTimer(delay)
@@ -270,25 +296,42 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 	return srv, nil
 }
 
-// readyz answers 200 when Redis and SQS answer and messages are being processed without
-// failures, else 503 with the reasons.
+// readyz answers 200 when the daemon can do its work, else 503 with the reasons.
 func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	var problems []string
-	if err := d.store.Ping(ctx); err != nil {
-		problems = append(problems, "redis: "+err.Error())
-	}
-	if err := d.consumer.Check(ctx); err != nil {
-		problems = append(problems, "sqs: "+err.Error())
-	}
-	if d.consumer.Failing() {
-		problems = append(problems, "processing: recent messages failed; retrying with backoff")
-	}
-	if len(problems) > 0 {
+	if problems := d.notReady(ctx); len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, strings.Join(problems, "\n"))
 		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// notReady returns why the daemon cannot do its work: it is not consuming (starting,
+// stopping), Redis does not answer a PING (free on ElastiCache, so asked every time),
+// SQS does not answer (from the daemon's own calls when recent; see sqsFresh), the
+// handler finds Redis or S3 down (consumer.ErrUnavailable, until a message succeeds),
+// or the receive scheduler has stalled (as for the systemd watchdog). Messages that fail
+// for reasons of their own are not a reason: one that always fails (S3 denies its
+// object, say) would keep an idle daemon unready forever; they are counted
+// (s3cache_errors_total, s3cache_messages_total{outcome="retry"}) and logged.
+func (d *Daemon) notReady(ctx context.Context) []string {
+	if phase := *d.phase.Load(); phase != "" {
+		return []string{phase}
+	}
+	var problems []string
+	if err := d.store.Ping(ctx); err != nil {
+		problems = append(problems, "redis: "+err.Error())
+	}
+	if err := d.consumer.SQSError(ctx, sqsFresh); err != nil {
+		problems = append(problems, "sqs: "+err.Error())
+	}
+	if since, err := d.consumer.Unavailable(); !since.IsZero() {
+		problems = append(problems, fmt.Sprintf("dependency unavailable for %v, messages held and retried: %v", time.Since(since).Round(time.Second), err))
+	}
+	if !d.consumer.Healthy(stallAfter) {
+		problems = append(problems, fmt.Sprintf("receive loop: stalled for more than %v", stallAfter))
+	}
+	return problems
 }
