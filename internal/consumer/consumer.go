@@ -397,12 +397,15 @@ func (c *Consumer) process(ctx context.Context, m types.Message) bool {
 // error although nothing went wrong.
 func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop func()) {
 	period := time.Duration(c.visible) * time.Second / 2
-	ctx, cancel := context.WithCancel(ctx)
 	var (
 		mu      sync.Mutex
 		stopped bool
 		timer   *time.Timer
-		calls   sync.WaitGroup // the extension under way, if any
+		// The first extension makes the context that stop cancels: most messages finish
+		// long before one is due, and need none.
+		callCtx context.Context
+		cancel  context.CancelFunc = func() {}
+		calls   sync.WaitGroup     // the extension under way, if any
 	)
 	var extend func()
 	extend = func() {
@@ -411,15 +414,18 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 			mu.Unlock()
 			return
 		}
+		if callCtx == nil {
+			callCtx, cancel = context.WithCancel(ctx)
+		}
 		calls.Add(1)
 		mu.Unlock()
 		defer calls.Done()
-		_, err := c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		_, err := c.sqs.ChangeMessageVisibility(callCtx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl:          aws.String(c.o.QueueURL),
 			ReceiptHandle:     m.ReceiptHandle,
 			VisibilityTimeout: c.visible,
 		})
-		if err != nil && ctx.Err() == nil {
+		if err != nil && callCtx.Err() == nil {
 			metrics.Errors.WithLabelValues("visibility").Inc()
 			c.log.Warn("extend visibility failed", zap.String("message_id", aws.ToString(m.MessageId)), zap.Error(err))
 		}
@@ -436,8 +442,9 @@ func (c *Consumer) keepInvisible(ctx context.Context, m types.Message) (stop fun
 		mu.Lock()
 		stopped = true
 		timer.Stop()
+		stopCall := cancel
 		mu.Unlock()
-		cancel()
+		stopCall()
 		calls.Wait()
 	}
 }
