@@ -2,6 +2,7 @@ package cache
 
 import (
 	_ "embed"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -40,17 +41,26 @@ local function newer(key, seq, removal)
 end
 ` + foreignLua
 
-// foreignLua holds the helpers every writing script starts with: clearForeign, which
-// clears a value of another Redis type at the entry's key, and applied, the answer.
-//
-//go:embed foreign.lua
-var foreignLua string
-
-// fillLua is the fill's body, a file of its own so that readers in other languages run
-// exactly the script Store.Fill runs (examples/python).
+// fillLua is the fill script, a file of its own so that readers in other languages run
+// exactly what Store.Fill runs (examples/python).
 //
 //go:embed fill.lua
 var fillLua string
+
+// foreignLua is the start of fill.lua, its helpers: clearForeign, which clears a value of
+// another Redis type at the entry's key, and applied, a script's answer. The event
+// scripts start with them too, so that they are written once.
+var foreignLua = helpersOf(fillLua)
+
+// helpersOf returns fill.lua up to the line that starts the fill itself. The file is
+// embedded, so a missing line is a mistake in this package, found by any of its tests.
+func helpersOf(fill string) string {
+	helpers, _, ok := strings.Cut(fill, "\n-- The fill.")
+	if !ok {
+		panic(`cache: fill.lua has no "-- The fill." line to end the helpers the event scripts share`)
+	}
+	return helpers
+}
 
 // The scripts answer 0 (not applied), 1 (applied) or 2 (applied, in place of a value
 // of another type).
@@ -78,7 +88,7 @@ return applied(replaced)
 `)
 
 // fillScript writes an object only where there is neither an entry nor a tombstone.
-var fillScript = redis.NewScript(foreignLua + fillLua)
+var fillScript = redis.NewScript(fillLua)
 
 // removeEntryScript removes KEYS[1] if it holds a hash: s3cache writes nothing else, so
 // a key of another type there (a string the AWS sample's scripts wrote, anything another

@@ -4,9 +4,8 @@ sample "Caching Amazon S3 with Amazon ElastiCache for Redis" used them).
 s3cached keeps the cache coherent with the bucket; a reader only reads, and on a miss
 fills. The fill must never replace what an event wrote: the reader's copy was fetched
 from S3 before that event was applied, so it may be older (a newer upload) or resurrect a
-deleted object (a tombstone). The fill is therefore the same Lua script the Go reader
-runs (cache/foreign.lua then cache/fill.lua), which writes only where there is neither an
-entry nor a tombstone.
+deleted object (a tombstone). The fill is therefore the Lua script the Go reader runs,
+cache/fill.lua, which writes only where there is neither an entry nor a tombstone.
 
     import boto3, redis
     from s3cache_reader import Reader
@@ -26,18 +25,14 @@ import random
 
 import redis
 
-_CACHE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cache")
+_FILL_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cache", "fill.lua")
 
 
-def fill_script(cache_dir=_CACHE_DIR):
-    """The text of the fill script: cache/foreign.lua followed by cache/fill.lua, exactly
-    as cache.Store.Fill runs it. Copy both files along when you copy this module, and
-    pass their directory."""
-    parts = []
-    for name in ("foreign.lua", "fill.lua"):
-        with open(os.path.join(cache_dir, name), encoding="utf-8") as f:
-            parts.append(f.read())
-    return "".join(parts)
+def fill_script(path=_FILL_LUA):
+    """The text of the fill script, cache/fill.lua, which cache.Store.Fill runs too. Copy
+    the file along when you copy this module, and pass its path."""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 class Reader:
@@ -49,7 +44,7 @@ class Reader:
     """
 
     def __init__(self, redis_client, s3_client, bucket, key_prefix="", ttl_seconds=24 * 3600,
-                 ttl_jitter=0.1, max_object_bytes=1 << 20, cache_dir=_CACHE_DIR):
+                 ttl_jitter=0.1, max_object_bytes=1 << 20, fill_lua=_FILL_LUA):
         self.redis = redis_client
         self.s3 = s3_client
         self.bucket = bucket
@@ -57,7 +52,7 @@ class Reader:
         self.ttl_seconds = ttl_seconds
         self.ttl_jitter = ttl_jitter
         self.max_object_bytes = max_object_bytes
-        self._fill = redis_client.register_script(fill_script(cache_dir))
+        self._fill = redis_client.register_script(fill_script(fill_lua))
         # Called with the object key between the S3 GET and the fill; tests use it to
         # apply an event at exactly that moment.
         self.before_fill = lambda key: None
