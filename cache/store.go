@@ -36,7 +36,18 @@ type Settings struct {
 	// Foreign, when set, is called with the Redis key after a write replaced a value
 	// of another type there (a plain string written by another program).
 	Foreign func(key string)
+	// LargeBody is the body size from which Put and Fill write by an optimistic
+	// transaction instead of a script; 0 means DefaultLargeBody.
+	LargeBody int
 }
+
+// DefaultLargeBody is where Put and Fill turn from a Lua script to an optimistic
+// transaction (WATCH, read, MULTI … EXEC). A script gets the body as a Lua string and
+// hands it to HSET anew: Redis, single-threaded, copies it twice more than a plain HSET
+// does, which for large bodies costs more than the rest of the write (BENCHMARKS.md,
+// "Large bodies"). A transaction takes three round trips instead of one, which costs
+// more than the copies for small bodies.
+const DefaultLargeBody = 16 << 10
 
 // Store reads and writes cache entries.
 type Store struct {
@@ -82,6 +93,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Put writes obj for an event with sequencer seq, if seq is newer than the entry's.
 // It reports whether the write was applied.
 func (s *Store) Put(ctx context.Context, bucket, key, seq string, obj Object) (bool, error) {
+	if s.large(obj) {
+		return s.writeTx(ctx, "write", bucket, key, seq, obj, func(c current) bool {
+			return c.newerEvent(seq, false)
+		})
+	}
 	args := append([]any{seq, s.ttlMillis()}, objectFields(obj)...)
 	return s.run(ctx, putScript, "write", bucket, key, args)
 }
@@ -95,6 +111,9 @@ func (s *Store) Evict(ctx context.Context, bucket, key, seq string) (bool, error
 // Fill writes obj only if there is no entry and no tombstone for it (lazy load,
 // backfill). It reports whether the write was applied.
 func (s *Store) Fill(ctx context.Context, bucket, key string, obj Object) (bool, error) {
+	if s.large(obj) {
+		return s.writeTx(ctx, "fill", bucket, key, "", obj, func(c current) bool { return !c.exists })
+	}
 	args := append([]any{s.ttlMillis()}, objectFields(obj)...)
 	return s.run(ctx, fillScript, "fill", bucket, key, args)
 }

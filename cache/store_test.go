@@ -52,17 +52,39 @@ func obj(body string) cache.Object {
 	}
 }
 
+// TestStore runs every rule on every kind of Redis twice: with the writes of bodies by
+// Lua script, and with every write of a body by transaction (LargeBody 1), which is how
+// the Store writes large ones. The two must agree on every case.
 func TestStore(t *testing.T) {
 	for name, rdb := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			testStore(t, rdb)
-		})
+		for _, w := range []struct {
+			name      string
+			largeBody int
+		}{{"Script", 1 << 30}, {"Transaction", 1}} {
+			t.Run(name+"/"+w.name, func(t *testing.T) {
+				flushAll(t, rdb)
+				testStore(t, rdb, w.largeBody)
+			})
+		}
 	}
 }
 
-func testStore(t *testing.T, rdb redis.UniversalClient) {
+// flushAll empties every master.
+func flushAll(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
 	ctx := context.Background()
-	store := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TTL: time.Hour, TTLJitter: 0.1, TombstoneTTL: time.Minute})
+	err := rdb.FlushAll(ctx).Err()
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
+	}
+	if err != nil {
+		t.Fatalf("FLUSHALL: %v", err)
+	}
+}
+
+func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
+	ctx := context.Background()
+	store := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TTL: time.Hour, TTLJitter: 0.1, TombstoneTTL: time.Minute, LargeBody: largeBody})
 	const bucket = "bkt"
 
 	mustPut := func(t *testing.T, key, seq, body string, want bool) {
@@ -255,7 +277,7 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 	})
 
 	t.Run("NoTTL", func(t *testing.T) {
-		s := cache.NewStore(rdb, cache.Settings{TombstoneTTL: time.Minute})
+		s := cache.NewStore(rdb, cache.Settings{TombstoneTTL: time.Minute, LargeBody: largeBody})
 		if _, err := s.Put(ctx, bucket, "k4", "01", obj("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -295,6 +317,20 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 		}
 	})
 
+	// An event without a sequencer (a source that sends none) replaces a fill, which has
+	// none either, and only that: never an event's entry, which has one.
+	t.Run("EventWithoutSequencer", func(t *testing.T) {
+		if ok, err := store.Fill(ctx, bucket, "k6", obj("filled")); err != nil || !ok {
+			t.Fatalf("Fill: %v %v", ok, err)
+		}
+		mustPut(t, "k6", "", "unordered", true)
+		if b, _ := body(t, "k6"); b != "unordered" {
+			t.Errorf("body: got %q, want the event's", b)
+		}
+		mustPut(t, "k6", "01", "ordered", true)
+		mustPut(t, "k6", "", "unordered again", false)
+	})
+
 	// A source without order (LocalStack gives every event one sequencer): between a
 	// creation and a removal, an equal sequencer does not make a duplicate.
 	t.Run("EqualSequencerBetweenCreationAndRemoval", func(t *testing.T) {
@@ -314,7 +350,7 @@ func testStore(t *testing.T, rdb redis.UniversalClient) {
 	// replaces any other type, in its script, and says so.
 	t.Run("ForeignValuesReplaced", func(t *testing.T) {
 		var replaced []string
-		s := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TombstoneTTL: time.Minute,
+		s := cache.NewStore(rdb, cache.Settings{KeyPrefix: "t:", TombstoneTTL: time.Minute, LargeBody: largeBody,
 			Foreign: func(key string) { replaced = append(replaced, key) }})
 		for key, setup := range map[string]func(k string) error{
 			"s1": func(k string) error { return rdb.Set(ctx, k, "sample's value", 0).Err() },
