@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -203,9 +204,10 @@ func s3Stage(ctx context.Context, c *s3.Client, o *objectSet, workers int) (Rate
 }
 
 // redisStage measures the cache's conditional write of n objects of one size, workers
-// at a time: cache.Store.Put, its script run once per write as the daemon runs it; the
-// same script calls sent in pipelines of pipelineDepth; and, for reference, a plain HSET
-// of the same fields, one at a time and pipelined.
+// at a time: cache.Store.Put as the daemon runs it (a script below
+// cache.DefaultLargeBody, a transaction from there); the put script sent in pipelines
+// of pipelineDepth; and, for reference, a plain HSET of the same fields, one at a time
+// and pipelined.
 type redisStage struct {
 	Put          Rate `json:"put"`
 	PutPipelined Rate `json:"put_pipelined"`
@@ -250,9 +252,12 @@ func measureRedis(ctx context.Context, redisURL string, settings cache.Settings,
 	}
 	flush()
 
-	// The pipelined writes are the very commands Put sends, recorded by a client whose
-	// hook captures them instead of sending them.
-	calls, err := recordPuts(ctx, redisURL, settings, n, func(ctx context.Context, s *cache.Store, i int) error {
+	// The pipelined writes are the very commands the put script sends, recorded by a
+	// client whose hook captures them instead of sending them. (A transaction takes a
+	// connection of its own and cannot be pipelined with others.)
+	scripted := settings
+	scripted.LargeBody = math.MaxInt
+	calls, err := recordPuts(ctx, redisURL, scripted, n, func(ctx context.Context, s *cache.Store, i int) error {
 		_, err := s.Put(ctx, "stage-pipe", strconv.Itoa(i), seq, cache.Object{Body: b, Size: int64(size), ETag: "etag", ContentType: "application/octet-stream", LastModified: time.Now()})
 		return err
 	})
