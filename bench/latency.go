@@ -110,51 +110,20 @@ type Injected struct {
 	S3GetCount int           `json:"s3_gets"`
 }
 
-// proxies put one latency profile between daemons and the servers.
-type proxies struct {
-	s3, sqs *latency.HTTPProxy
-	redis   *latency.TCPProxy
-}
-
 // startProxies starts proxies with profile p in front of the servers as they are now
 // (the S3 server changes with each size).
-func (s *servers) startProxies(p latency.Profile) (*proxies, error) {
-	var ps proxies
-	var err error
-	if ps.s3, err = latency.StartHTTP(s.s3.endpoint, p.S3Delay); err != nil {
-		return nil, err
-	}
-	if ps.sqs, err = latency.StartHTTP(s.sqs.Endpoint, p.SQSDelay); err != nil {
-		ps.close()
-		return nil, err
-	}
-	if ps.redis, err = latency.StartTCP(s.redis.Addr, p.RedisRTT); err != nil {
-		ps.close()
-		return nil, err
-	}
-	return &ps, nil
+func (s *servers) startProxies(p latency.Profile) (*latency.Proxies, error) {
+	return latency.StartProxies(p, s.s3.endpoint, s.sqs.Endpoint, s.redis.Addr)
 }
 
-func (ps *proxies) route() route {
-	return route{s3: ps.s3.Endpoint(), sqs: ps.sqs.Endpoint(), redisURL: "redis://" + ps.redis.Addr() + "/0"}
-}
-
-// close stops the proxies that were started.
-func (ps *proxies) close() {
-	if ps.s3 != nil {
-		_ = ps.s3.Close()
-	}
-	if ps.sqs != nil {
-		_ = ps.sqs.Close()
-	}
-	if ps.redis != nil {
-		_ = ps.redis.Close()
-	}
+// proxyRoute is the route through ps to the servers.
+func proxyRoute(ps *latency.Proxies) route {
+	return route{s3: ps.S3.Endpoint(), sqs: ps.SQS.Endpoint(), redisURL: "redis://" + ps.Redis.Addr() + "/0"}
 }
 
 // injected reads what the proxies added so far.
-func (ps *proxies) injected() Injected {
-	s3, sqs, redis := ps.s3.Delays(), ps.sqs.Delays(), ps.redis.Delays()
+func injected(ps *latency.Proxies) Injected {
+	s3, sqs, redis := ps.S3.Delays(), ps.SQS.Delays(), ps.Redis.Delays()
 	return Injected{
 		S3GetP50: s3.P50, S3GetP99: s3.P99, S3GetMax: s3.Max, S3GetCount: s3.Count,
 		SQSMean: sqs.Mean, RedisMean: redis.Mean,
@@ -213,9 +182,9 @@ func RunLatency(ctx context.Context, o LatencyOptions) (*LatencyReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Steady, err = steady(ctx, s, steadyURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: ps.route(), workers: o.Workers})
-	rep.Injected = ps.injected()
-	ps.close()
+	rep.Steady, err = steady(ctx, s, steadyURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: proxyRoute(ps), workers: o.Workers})
+	rep.Injected = injected(ps)
+	ps.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -241,18 +210,18 @@ func latencySize(ctx context.Context, s *servers, size Size, o LatencyOptions, t
 	if err != nil {
 		return r, E2E{}, err
 	}
-	defer zero.close()
+	defer zero.Close()
 	prof, err := s.startProxies(o.Profile)
 	if err != nil {
 		return r, E2E{}, err
 	}
-	defer prof.close()
+	defer prof.Close()
 
-	drain := func(via *proxies, daemons int) (E2E, error) {
+	drain := func(via *latency.Proxies, daemons int) (E2E, error) {
 		if err := s.rdb.FlushAll(ctx).Err(); err != nil {
 			return E2E{}, err
 		}
-		return endToEnd(ctx, s, objs, daemonRun{route: via.route(), daemons: daemons, workers: o.Workers}, 10*time.Minute)
+		return endToEnd(ctx, s, objs, daemonRun{route: proxyRoute(via), daemons: daemons, workers: o.Workers}, 10*time.Minute)
 	}
 	var zeros, profs, twos []E2E
 	for round := range o.Rounds {

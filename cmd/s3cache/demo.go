@@ -18,6 +18,7 @@ import (
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/config"
+	"github.com/s3cache/s3cache/internal/latency"
 	"github.com/s3cache/s3cache/internal/sandbox"
 )
 
@@ -35,9 +36,15 @@ demo exits non-zero if one did not happen.
 With --serve it starts the same sandbox, prints the export lines that point s3cached,
 s3cache and the AWS CLI at it, and keeps running until Ctrl-C.
 
+On loopback S3 answers in a fraction of a millisecond, far faster than on AWS.
+--latency aws puts the benchmark's aws profile (AWS in one region) between the servers
+and every client: the in-process s3cached, the tour's own commands and, with --serve,
+whatever uses the printed exports. Notifications still reach the queue at once.
+
 Example:
   go run ./cmd/s3cache demo
-  go run ./cmd/s3cache demo --serve
+  go run ./cmd/s3cache demo --latency aws
+  go run ./cmd/s3cache demo --serve --latency aws
 `
 
 // demoStepTimeout bounds how long the tour waits for the daemon to apply one change.
@@ -52,6 +59,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	s3Port := fs.Int("s3-port", 0, "S3 port on 127.0.0.1 (0: a free port)")
 	sqsPort := fs.Int("sqs-port", 0, "SQS port on 127.0.0.1 (0: a free port)")
 	redisPort := fs.Int("redis-port", 0, "embedded Redis port on 127.0.0.1 (0: a free port)")
+	var profiles []string
+	for _, p := range latency.Profiles() {
+		if p.Name == latency.None.Name {
+			profiles = append(profiles, p.Name+": loopback, no proxies")
+			continue
+		}
+		profiles = append(profiles, p.String())
+	}
+	latencyName := fs.String("latency", latency.None.Name, "latency profile between the clients and the servers; one of\n"+strings.Join(profiles, "\n"))
 	verbose := fs.Bool("v", false, "show the servers' and the daemon's logs")
 	if done, err := e.parseFlags(fs, demoUsage, args); done || err != nil {
 		return err
@@ -62,13 +78,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if *count < 3 {
 		return usageErrorf("--count %d: the tour needs at least 3 objects", *count)
 	}
+	profile, err := latency.ProfileByName(*latencyName)
+	if err != nil {
+		return usageErrorf("--latency: %v", err)
+	}
 
 	log := zap.NewNop()
 	if *verbose {
 		zc := zap.NewDevelopmentConfig()
 		zc.Level = zap.NewAtomicLevelAt(zapcore.InfoLevel)
 		zc.OutputPaths = []string{"stderr"}
-		var err error
 		if log, err = zc.Build(); err != nil {
 			return err
 		}
@@ -80,6 +99,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	if *serve && *withDaemon {
 		opts.HTTPAddr = *httpAddr
+	}
+	// none is the plain loopback sandbox: no proxies at all, rather than proxies that
+	// add nothing.
+	if profile.Name != latency.None.Name {
+		opts.Latency = &profile
 	}
 	if _, set := os.LookupEnv("S3CACHE_REDIS_URL"); set {
 		opts.RedisURL, opts.RedisCluster = e.cfg.RedisURL, e.cfg.RedisCluster
@@ -96,7 +120,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *serve {
-		return serveSandbox(ctx, e.stdout, sb, *withDaemon, time.Since(start))
+		return serveSandbox(ctx, e.stdout, sb, opts.Latency, *withDaemon, time.Since(start))
 	}
 
 	d := &demo{ctx: ctx, out: e.stdout, sb: sb}
@@ -108,8 +132,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		redisName = "Redis at " + config.MaskURL(opts.RedisURL)
 	}
 	fmt.Fprintf(e.stdout, "s3cache demo: S3, SQS and %s on 127.0.0.1, started in %s;\n"+
-		"S3 sends event notifications to the queue and s3cached keeps Redis in step.\n",
-		redisName, time.Since(start).Round(time.Millisecond))
+		"S3 sends event notifications to the queue and s3cached keeps Redis in step.\n%s\n",
+		redisName, time.Since(start).Round(time.Millisecond), describeLatency(opts.Latency))
 	return d.tour(*count)
 }
 
@@ -241,9 +265,17 @@ func since(t time.Time) string {
 	return time.Since(t).Round(100 * time.Microsecond).String()
 }
 
+// describeLatency says what latency the sandbox's clients see: p is Options.Latency.
+func describeLatency(p *latency.Profile) string {
+	if p == nil {
+		return "Latency: none, loopback: far faster than AWS (--latency aws adds AWS's)."
+	}
+	return "Latency profile " + p.String() + ", added by proxies between every client and the servers."
+}
+
 // serveSandbox prints how to reach the sandbox and waits for Ctrl-C.
-func serveSandbox(ctx context.Context, w io.Writer, sb *sandbox.Sandbox, withDaemon bool, took time.Duration) error {
-	fmt.Fprintf(w, "s3cache sandbox running (started in %s). Point your shell at it:\n\n", took.Round(time.Millisecond))
+func serveSandbox(ctx context.Context, w io.Writer, sb *sandbox.Sandbox, lat *latency.Profile, withDaemon bool, took time.Duration) error {
+	fmt.Fprintf(w, "s3cache sandbox running (started in %s). %s\nPoint your shell at it:\n\n", took.Round(time.Millisecond), describeLatency(lat))
 	for _, kv := range sb.Env() {
 		// A password in the URL came from the user's own S3CACHE_REDIS_URL: a terminal
 		// (and its scrollback, and whoever looks over a shoulder) need not show it again.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -149,6 +150,19 @@ func TestDemo_ServeMasksThePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := serveBanner(t, cfg, "--daemon=false")
+	if strings.Contains(out, password) {
+		t.Errorf("demo --serve printed the Redis password:\n%s", out)
+	}
+	if strings.Contains(out, "export S3CACHE_REDIS_URL") || !strings.Contains(out, "# S3CACHE_REDIS_URL=redis://:xxxxx@") {
+		t.Errorf("want the URL masked in a comment, not exported:\n%s", out)
+	}
+}
+
+// serveBanner runs demo --serve with the extra args, returns what it printed up to
+// "Ctrl-C stops", and stops it the way Ctrl-C does.
+func serveBanner(t *testing.T, cfg config.Config, args ...string) string {
+	t.Helper()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -156,7 +170,7 @@ func TestDemo_ServeMasksThePassword(t *testing.T) {
 	go func() {
 		e := &env{cfg: cfg, stdout: pw, stderr: io.Discard}
 		defer e.close()
-		done <- runCommand(ctx, e, []string{"demo", "--serve", "--daemon=false"})
+		done <- runCommand(ctx, e, append([]string{"demo", "--serve"}, args...))
 		pw.Close()
 	}()
 	var out strings.Builder
@@ -170,14 +184,43 @@ func TestDemo_ServeMasksThePassword(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("demo --serve: %v\n%s", err, out.String())
+		t.Fatalf("demo --serve %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
-	if strings.Contains(out.String(), password) {
-		t.Errorf("demo --serve printed the Redis password:\n%s", out.String())
-	}
-	if strings.Contains(out.String(), "export S3CACHE_REDIS_URL") || !strings.Contains(out.String(), "# S3CACHE_REDIS_URL=redis://:xxxxx@") {
-		t.Errorf("want the URL masked in a comment, not exported:\n%s", out.String())
-	}
+	return out.String()
+}
+
+// TestDemo_Latency runs the tour and --serve with --latency aws: both say which profile
+// runs; a profile the latency package does not know is a usage error. How fast
+// anything is, is not checked; TestSandbox_Latency checks that the clients' traffic
+// goes through the proxies.
+func TestDemo_Latency(t *testing.T) {
+	const header = "Latency profile aws: S3 GET 10–20 ms"
+	t.Run("Tour", func(t *testing.T) {
+		var out strings.Builder
+		e := &env{cfg: config.Defaults(), stdout: &out, stderr: io.Discard}
+		defer e.close()
+		if err := runCommand(t.Context(), e, []string{"demo", "--count", "5", "--latency", "aws"}); err != nil {
+			t.Fatalf("demo --latency aws: %v\n%s", err, out.String())
+		}
+		for _, want := range []string{header, "cached by s3cached: 5 of 5", "S3/Redis", "Every step checked out"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("demo --latency aws output lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+	t.Run("Serve", func(t *testing.T) {
+		if out := serveBanner(t, config.Defaults(), "--daemon=false", "--latency", "aws"); !strings.Contains(out, header) {
+			t.Errorf("demo --serve --latency aws does not name the profile:\n%s", out)
+		}
+	})
+	t.Run("Bogus", func(t *testing.T) {
+		var stderr strings.Builder
+		err := run(t.Context(), []string{"demo", "--latency", "bogus"}, io.Discard, &stderr)
+		var usage *usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), "valid: none, aws") {
+			t.Errorf("demo --latency bogus: %v, want a usage error naming none and aws", err)
+		}
+	})
 }
 
 // runPrintedAWSCommands runs the aws command lines --serve printed, as a user pastes them

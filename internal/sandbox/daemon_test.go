@@ -3,8 +3,11 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/daemon"
+	"github.com/s3cache/s3cache/internal/latency"
 	"github.com/s3cache/s3cache/internal/testenv"
 )
 
@@ -241,5 +245,89 @@ func TestSandbox_RunAfterClose(t *testing.T) {
 	defer e.sb.mu.Unlock()
 	if len(e.sb.daemons) != 0 {
 		t.Errorf("%d daemons registered after Close, want 0", len(e.sb.daemons))
+	}
+}
+
+// TestSandbox_Latency checks the wiring of Options.Latency: every endpoint and URL the
+// sandbox hands out is a proxy's, the clients' traffic (the daemon's included) goes
+// through the proxies, and the notifications S3 sends do not. The profile's delays are
+// a microsecond, so that the proxies count every request they delay without slowing the
+// test.
+func TestSandbox_Latency(t *testing.T) {
+	profile := latency.Profile{
+		Name:     "test",
+		S3Get:    latency.Fixed(time.Microsecond),
+		SQSCall:  latency.Fixed(time.Microsecond),
+		RedisRTT: latency.Fixed(time.Microsecond),
+	}
+	e := start(t, Options{Latency: &profile}) // receives the s3:TestEvent through the SQS proxy
+	sb, ps := e.sb, e.sb.proxies
+	if ps == nil {
+		t.Fatal("no proxies started")
+	}
+
+	redisURL, err := url.Parse(sb.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, got, want, server string }{
+		{"S3Endpoint", sb.S3Endpoint(), ps.S3.Endpoint(), "http://" + sb.s3.addr},
+		{"SQSEndpoint", sb.SQSEndpoint(), ps.SQS.Endpoint(), sb.sqs.endpoint},
+		{"RedisURL host", redisURL.Host, ps.Redis.Addr(), sb.redis.Addr()},
+	} {
+		if c.got != c.want || c.got == c.server {
+			t.Errorf("%s = %s, want the proxy's %s (the server is at %s)", c.name, c.got, c.want, c.server)
+		}
+	}
+	for _, u := range []string{sb.QueueURL(), sb.DLQURL()} {
+		if !strings.HasPrefix(u, ps.SQS.Endpoint()+"/") {
+			t.Errorf("queue URL %s is not under the SQS proxy %s", u, ps.SQS.Endpoint())
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range sb.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if env["AWS_ENDPOINT_URL_S3"] != ps.S3.Endpoint() || env["AWS_ENDPOINT_URL_SQS"] != ps.SQS.Endpoint() ||
+		env["S3CACHE_REDIS_URL"] != sb.RedisURL() || env["S3CACHE_QUEUE_URL"] != sb.QueueURL() {
+		t.Errorf("Env() = %v, want the proxies' endpoints and URLs", env)
+	}
+
+	// The notification of a put reaches the queue before the put's reply, and not
+	// through the SQS proxy; receiving it does.
+	sqsCalls := ps.SQS.Delays().Count
+	e.put(t, "direct.txt", "hello")
+	if got := ps.SQS.Delays().Count; got != sqsCalls {
+		t.Errorf("SQS proxy: %d calls after a put, want %d: the notification went through it", got, sqsCalls)
+	}
+	e.receive(t, 1)
+	if got := ps.SQS.Delays().Count; got <= sqsCalls {
+		t.Errorf("SQS proxy: %d calls after a receive, want more than %d", got, sqsCalls)
+	}
+
+	// The daemon fetches the object through the S3 proxy and writes Redis through the
+	// Redis proxy.
+	if got := ps.S3.Delays().Count; got != 0 {
+		t.Errorf("S3 proxy delayed %d requests before any GetObject, want 0", got)
+	}
+	if err := sb.StartDaemon(context.Background()); err != nil {
+		t.Fatalf("StartDaemon: %v", err)
+	}
+	e.put(t, "fetched.txt", "hello again")
+	rdb, err := sb.Config().NewRedisClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		got, err := rdb.HGet(context.Background(), sb.Bucket()+":fetched.txt", "body").Result()
+		return got == "hello again", fmt.Sprintf("HGET body = %q, %v", got, err)
+	})
+	if got := ps.S3.Delays().Count; got == 0 {
+		t.Error("S3 proxy delayed no GetObject, want the daemon's")
+	}
+	if got := ps.Redis.Delays().Count; got == 0 {
+		t.Error("Redis proxy delayed no replies")
 	}
 }

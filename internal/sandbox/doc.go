@@ -46,6 +46,17 @@
 // buckets, multipart parts, and failed requests. Browser-form POST uploads are not
 // notified either.
 //
+// # Latency
+//
+// On loopback S3 answers in a fraction of a millisecond, so the sandbox is faster than
+// AWS and hides what depends on latency. Options.Latency puts a profile's proxies
+// (internal/latency, the benchmark's) between the servers and every client the sandbox
+// points at them: its daemons, AWSConfig, Config and Env, whose endpoints and URLs are
+// then the proxies'. The notifications are not delayed: the S3 server sends them
+// straight to the SQS server, as S3 delivers them on a path of its own; a client sees
+// the delays of its own calls only (with the aws profile, its GetObjects, every SQS call
+// and every Redis round trip).
+//
 // # gofakes3 and goaws behaviour to know about
 //
 //   - goaws keeps its queues in package-level variables, so a process can run one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"reflect"
 	"strconv"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
 	"github.com/s3cache/s3cache/internal/daemon"
+	"github.com/s3cache/s3cache/internal/latency"
 	"github.com/s3cache/s3cache/s3event"
 )
 
@@ -76,6 +78,14 @@ type Options struct {
 	// value stands for the documented defaults. Config replaces its queue, bucket, Redis,
 	// path-style and HTTP address.
 	Base config.Config
+	// Latency, when set, puts that profile's proxies (latency.StartProxies) between the
+	// servers and every client the sandbox points at them: its daemons, and whoever uses
+	// AWSConfig, Config, Env or the endpoints and URLs it reports, which are then the
+	// proxies'. The notifications the S3 server sends go straight to the SQS server, as
+	// S3 delivers them on a path of its own, not through the SQS proxy of the clients.
+	// Not with RedisCluster: the nodes would send clients to their own addresses, around
+	// the proxy. [nil: clients reach the servers directly]
+	Latency *latency.Profile
 	// Log receives the logs of the sandbox, of its servers and of the daemons it runs
 	// [none].
 	Log *zap.Logger
@@ -93,6 +103,9 @@ type Sandbox struct {
 	dlqURL   string
 	redisURL string
 	httpAddr string // Options.HTTPAddr, port resolved
+	// The fields above are what clients use: the servers', or with Options.Latency the
+	// proxies' in front of them.
+	proxies *latency.Proxies // nil without Options.Latency
 
 	s3       *httpServer
 	sqs      *sqsServer
@@ -133,6 +146,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	if o.Latency != nil && o.RedisCluster {
+		return nil, fmt.Errorf("latency profile %s: not with a Redis Cluster, whose nodes send clients to their own addresses, around the proxy", o.Latency.Name)
+	}
 	s := &Sandbox{o: o, log: o.Log.Named("sandbox"), base: o.Base}
 	if reflect.ValueOf(o.Base).IsZero() {
 		s.base = config.Defaults()
@@ -160,10 +176,17 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err = s.startS3(ctx); err != nil {
 		return nil, err
 	}
+	latencyName := "none"
+	if o.Latency != nil {
+		if err = s.startProxies(*o.Latency); err != nil {
+			return nil, err
+		}
+		latencyName = o.Latency.Name
+	}
 	s.log.Info("sandbox started",
 		zap.String("s3_endpoint", s.s3URL), zap.String("sqs_endpoint", s.sqsURL),
 		zap.String("queue_url", s.queueURL), zap.String("redis_url", config.MaskURL(s.redisURL)),
-		zap.String("bucket", o.Bucket))
+		zap.String("bucket", o.Bucket), zap.String("latency", latencyName))
 	return s, nil
 }
 
@@ -219,9 +242,13 @@ func (s *Sandbox) startS3(ctx context.Context) error {
 	}
 	s.s3URL = "http://" + ln.Addr().String()
 
-	sqsClient := awsclient.NewSQS(s.AWSConfig())
+	// Built from the servers' endpoints, not from what clients are given: the
+	// notifications go from the S3 server to the SQS server directly, whatever latency
+	// proxies the clients go through (startProxies comes later).
+	sqsClient := awsclient.NewSQS(awsConfig(s.s3URL, s.sqs.endpoint))
+	queueURL := s.sqs.queueURL
 	send := func(ctx context.Context, body []byte) error {
-		_, err := sqsClient.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.queueURL), MessageBody: aws.String(string(body))})
+		_, err := sqsClient.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body))})
 		return err
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakesLogger{s.log.Named("s3")}))
@@ -233,9 +260,35 @@ func (s *Sandbox) startS3(ctx context.Context) error {
 	}
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("send s3:TestEvent to %s: %w", s.queueURL, err)
+		return fmt.Errorf("send s3:TestEvent to %s: %w", queueURL, err)
 	}
 	s.s3 = serveHTTP(ln, n, s.log.Named("s3"))
+	return nil
+}
+
+// startProxies starts p's proxies in front of the three servers and hands out their
+// endpoints and URLs instead of the servers'.
+func (s *Sandbox) startProxies(p latency.Profile) error {
+	redisURL, err := url.Parse(s.redisURL)
+	if err != nil || redisURL.Scheme != "redis" && redisURL.Scheme != "rediss" || redisURL.Hostname() == "" {
+		return fmt.Errorf("latency profile %s: Redis URL %s: want redis:// or rediss:// with a host, the proxy is TCP", p.Name, config.MaskURL(s.redisURL))
+	}
+	redisAddr := redisURL.Host
+	if redisURL.Port() == "" {
+		redisAddr = net.JoinHostPort(redisURL.Hostname(), "6379") // as the Redis client defaults
+	}
+	ps, err := latency.StartProxies(p, s.s3URL, s.sqsURL, redisAddr)
+	if err != nil {
+		return fmt.Errorf("start the proxies of latency profile %s: %w", p.Name, err)
+	}
+	s.proxies = ps
+	s.s3URL, s.sqsURL = ps.S3.Endpoint(), ps.SQS.Endpoint()
+	s.sqs.advertise(s.sqsURL)
+	s.queueURL, s.dlqURL = s.sqs.queueURL, s.sqs.dlqURL
+	// The password, database and options stay; rediss:// then checks the server's
+	// certificate for 127.0.0.1.
+	redisURL.Host = ps.Redis.Addr()
+	s.redisURL = redisURL.String()
 	return nil
 }
 
@@ -272,6 +325,9 @@ func (s *Sandbox) Close() error {
 				errs = append(errs, d.err)
 			}
 		}
+		if s.proxies != nil {
+			errs = append(errs, s.proxies.Close())
+		}
 		if s.s3 != nil {
 			errs = append(errs, s.s3.close())
 		}
@@ -291,18 +347,21 @@ func (s *Sandbox) Close() error {
 
 // AWSConfig returns an SDK configuration for the sandbox: its region, static
 // credentials, checksums only where required (as awsclient.Load sets them), and the
-// S3 and SQS endpoints as per-service endpoints (the way AWS_ENDPOINT_URL_S3 and
-// AWS_ENDPOINT_URL_SQS apply), so that awsclient.NewS3(cfg, true) and
-// awsclient.NewSQS(cfg) talk to the sandbox. It reads nothing from the environment,
-// except that the SDK itself lets AWS_ENDPOINT_URL, when set without
-// AWS_ENDPOINT_URL_S3 or _SQS, take precedence.
-func (s *Sandbox) AWSConfig() aws.Config {
+// S3 and SQS endpoints (the latency proxies' with Options.Latency) as per-service
+// endpoints (the way AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS apply), so that
+// awsclient.NewS3(cfg, true) and awsclient.NewSQS(cfg) talk to the sandbox. It reads
+// nothing from the environment, except that the SDK itself lets AWS_ENDPOINT_URL, when
+// set without AWS_ENDPOINT_URL_S3 or _SQS, take precedence.
+func (s *Sandbox) AWSConfig() aws.Config { return awsConfig(s.s3URL, s.sqsURL) }
+
+// awsConfig is AWSConfig with the S3 and SQS endpoints given.
+func awsConfig(s3URL, sqsURL string) aws.Config {
 	return aws.Config{
 		Region:                     region,
 		Credentials:                credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		ConfigSources:              []any{serviceEndpoints{"S3": s.s3URL, "SQS": s.sqsURL}},
+		ConfigSources:              []any{serviceEndpoints{"S3": s3URL, "SQS": sqsURL}},
 	}
 }
 
@@ -316,20 +375,24 @@ func (e serviceEndpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string
 	return v, ok, nil
 }
 
-// S3Endpoint is the S3 server's URL, http://127.0.0.1:PORT (path-style addressing).
+// S3Endpoint is the S3 server's URL, http://127.0.0.1:PORT (path-style addressing), or
+// with Options.Latency its proxy's.
 func (s *Sandbox) S3Endpoint() string { return s.s3URL }
 
-// SQSEndpoint is the SQS server's URL, http://127.0.0.1:PORT.
+// SQSEndpoint is the SQS server's URL, http://127.0.0.1:PORT, or with Options.Latency
+// its proxy's.
 func (s *Sandbox) SQSEndpoint() string { return s.sqsURL }
 
-// QueueURL is the URL of the queue that receives the bucket's notifications.
+// QueueURL is the URL of the queue that receives the bucket's notifications, under
+// SQSEndpoint.
 func (s *Sandbox) QueueURL() string { return s.queueURL }
 
-// DLQURL is the URL of the queue's dead-letter queue.
+// DLQURL is the URL of the queue's dead-letter queue, under SQSEndpoint.
 func (s *Sandbox) DLQURL() string { return s.dlqURL }
 
 // RedisURL is the Redis the sandbox uses: redis://127.0.0.1:PORT/0 for the embedded
-// one, else Options.RedisURL.
+// one, else Options.RedisURL; with Options.Latency, the same URL with the host and port
+// of the proxy in front of it.
 func (s *Sandbox) RedisURL() string { return s.redisURL }
 
 // Bucket is the name of the sandbox bucket.

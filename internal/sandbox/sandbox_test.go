@@ -29,6 +29,7 @@ import (
 
 	"github.com/s3cache/s3cache/internal/awsclient"
 	"github.com/s3cache/s3cache/internal/config"
+	"github.com/s3cache/s3cache/internal/latency"
 	"github.com/s3cache/s3cache/s3event"
 )
 
@@ -776,6 +777,7 @@ func TestStart_Fails(t *testing.T) {
 		{"S3PortInUse", Options{S3Port: port}, "S3 server"},
 		{"SQSPortInUse", Options{SQSPort: port}, "SQS server"},
 		{"RedisPortInUse", Options{RedisPort: port}, "embedded redis"},
+		{"LatencyWithCluster", Options{RedisURL: "redis://127.0.0.1:1", RedisCluster: true, Latency: &latency.AWS}, "Redis Cluster"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

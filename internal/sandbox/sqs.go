@@ -37,7 +37,8 @@ const goawsEnv = "Sandbox"
 // sqsServer is goaws's SQS handler served on a loopback listener of this process.
 type sqsServer struct {
 	endpoint    string // http://127.0.0.1:PORT
-	queueURL    string
+	queue       string // the queue's name
+	queueURL    string // as advertised
 	dlqURL      string
 	http        *httpServer
 	quit        chan bool     // stops gosqs.PeriodicTasks
@@ -61,7 +62,7 @@ func startSQS(port int, q queueSpec, log *zap.Logger) (*sqsServer, error) {
 		return nil, ErrAlreadyRunning
 	}
 
-	s := &sqsServer{quit: make(chan bool), periodicEnd: make(chan struct{})}
+	s := &sqsServer{queue: q.name, quit: make(chan bool), periodicEnd: make(chan struct{})}
 	s.restoreLogs = routeLogrus(log)
 	ln, err := listenLoopback(port)
 	if err != nil {
@@ -76,14 +77,7 @@ func startSQS(port int, q queueSpec, log *zap.Logger) (*sqsServer, error) {
 		s.restoreLogs()
 		return nil, err
 	}
-	s.queueURL = s.endpoint + "/" + accountID + "/" + q.name
-	s.dlqURL = s.endpoint + "/" + accountID + "/" + dlqName(q.name)
-	// goaws derives queue URLs from region.host:port, which does not resolve; give
-	// GetQueueUrl and ListQueues the URLs that work.
-	models.SyncQueues.Lock()
-	models.SyncQueues.Queues[q.name].URL = s.queueURL
-	models.SyncQueues.Queues[dlqName(q.name)].URL = s.dlqURL
-	models.SyncQueues.Unlock()
+	s.advertise(s.endpoint)
 
 	// The queues exist before any goroutine that serves them starts.
 	go func() {
@@ -93,6 +87,21 @@ func startSQS(port int, q queueSpec, log *zap.Logger) (*sqsServer, error) {
 	s.http = serveHTTP(ln, router.New(), log)
 	goawsInUse = true
 	return s, nil
+}
+
+// advertise sets the queue URLs the sandbox hands out, and those GetQueueUrl and
+// ListQueues return, to ones under base (http://host:port): the server's own endpoint,
+// or that of a latency proxy in front of it, so that a client that takes the queue URL
+// for an address still goes the way the sandbox means. goaws itself derives queue URLs
+// from region.host:port, which does not resolve, and finds a queue by the last part of
+// the URL whatever its host.
+func (s *sqsServer) advertise(base string) {
+	s.queueURL = base + "/" + accountID + "/" + s.queue
+	s.dlqURL = base + "/" + accountID + "/" + dlqName(s.queue)
+	models.SyncQueues.Lock()
+	models.SyncQueues.Queues[s.queue].URL = s.queueURL
+	models.SyncQueues.Queues[dlqName(s.queue)].URL = s.dlqURL
+	models.SyncQueues.Unlock()
 }
 
 // close stops serving, waits for goaws's goroutines and resets its globals for the next
