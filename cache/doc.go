@@ -7,7 +7,10 @@
 // content_type, last_modified, version_id, seq and, on a tombstone, deleted=1. Applications
 // read an object with HGET <key> body; nil means a miss.
 //
-// Every write is one Lua script on one key, so it is atomic and runs on Redis Cluster:
+// Every write is atomic on one key, so it runs on Redis Cluster: one Lua script, or for
+// bodies of at least Settings.LargeBody (DefaultLargeBody, 16 KiB) an optimistic
+// transaction that WATCHes the key, decides as the script would, and writes in MULTI …
+// EXEC, starting over when another writer changed the key meanwhile (tx.go):
 //   - Put (a created event) and Evict (a removed event) apply only when the event's S3
 //     sequencer is greater than the entry's seq, compared after right-padding the shorter
 //     with '0's. An equal sequencer is a duplicate and changes nothing.
