@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/testenv"
 )
 
@@ -23,8 +24,9 @@ const (
 	// visibilityTimeout is short so that redelivery and redrive happen within seconds.
 	visibilityTimeout = 2 * time.Second
 	// maxObjectBytes is the daemons' S3CACHE_MAX_OBJECT_BYTES; workloads make a few
-	// objects larger than that.
-	maxObjectBytes = 16 << 10
+	// objects larger than that. It is four times cache.DefaultLargeBody, so that about a
+	// tenth of the writes go by transaction rather than by script, with the rest.
+	maxObjectBytes = 4 * cache.DefaultLargeBody
 )
 
 // Redis deployments a stack can run on.
