@@ -3,7 +3,7 @@
 # make lint   go vet and the gofmt check
 # make dist   static linux/amd64 and linux/arm64 binaries of both commands into dist/
 # make systemd-check  the unit (systemd-analyze verify, security score) and install.sh
-# make cfn-check      the CloudFormation template (goformation tests, cfn-lint if installed)
+# make cfn-check      the CloudFormation template (goformation tests, cfn-lint; skipped without it unless CI=true)
 
 GO ?= go
 

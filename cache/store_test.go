@@ -3,8 +3,10 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,7 +139,10 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 				t.Errorf("field %s: got %q, want %q", k, m[k], v)
 			}
 		}
-		ttl := rdb.PTTL(ctx, "t:bkt:a/b c.txt").Val()
+		ttl, err := rdb.PTTL(ctx, "t:bkt:a/b c.txt").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ttl < 54*time.Minute || ttl > 66*time.Minute {
 			t.Errorf("TTL: got %v, want 1h ± 10%%", ttl)
 		}
@@ -153,6 +158,14 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if b, _ := body(t, "k1"); b != "v3" {
 			t.Errorf("body: got %q, want v3", b)
 		}
+		// Compared as bytes without case folding, 'C' (0x43) sorts before 'b' (0x62):
+		// the newer event would be dropped and the older one kept.
+		mustPut(t, "k1", "0C", "v4", true)
+		mustPut(t, "k1", "0b", "v3 again", false)
+		mustPut(t, "k1", "0c", "v4 again", false) // the same event, in lower case
+		if b, _ := body(t, "k1"); b != "v4" {
+			t.Errorf("body: got %q, want v4", b)
+		}
 	})
 
 	t.Run("TombstoneBlocksOlderPut", func(t *testing.T) {
@@ -161,11 +174,17 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if b, ok := body(t, "k2"); ok {
 			t.Fatalf("body resurrected: %q", b)
 		}
-		m := rdb.HGetAll(ctx, "t:bkt:k2").Val()
+		m, err := rdb.HGetAll(ctx, "t:bkt:k2").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if m["deleted"] != "1" || m["seq"] != "20" {
 			t.Errorf("tombstone: got %v, want deleted=1 seq=20", m)
 		}
-		ttl := rdb.PTTL(ctx, "t:bkt:k2").Val()
+		ttl, err := rdb.PTTL(ctx, "t:bkt:k2").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ttl <= 0 || ttl > time.Minute {
 			t.Errorf("tombstone TTL: got %v, want ≤ 1m", ttl)
 		}
@@ -174,8 +193,8 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if b, _ := body(t, "k2"); b != "again" {
 			t.Errorf("body: got %q, want again", b)
 		}
-		if rdb.HExists(ctx, "t:bkt:k2", "deleted").Val() {
-			t.Error("deleted flag survived a newer put")
+		if has, err := rdb.HExists(ctx, "t:bkt:k2", "deleted").Result(); err != nil || has {
+			t.Errorf("deleted flag after a newer put: %v, %v; want none", has, err)
 		}
 	})
 
@@ -184,20 +203,20 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if err != nil || !ok {
 			t.Fatalf("Fill on empty: applied=%v err=%v, want applied", ok, err)
 		}
-		if m := rdb.HGetAll(ctx, "t:bkt:k3").Val(); m["seq"] != "" || m["body"] != "lazy" {
-			t.Errorf("filled entry: got %v, want body=lazy seq empty", m)
+		if m, err := rdb.HGetAll(ctx, "t:bkt:k3").Result(); err != nil || m["seq"] != "" || m["body"] != "lazy" {
+			t.Errorf("filled entry: got %v, %v; want body=lazy seq empty", m, err)
 		}
-		if ok, _ := store.Fill(ctx, bucket, "k3", obj("other")); ok {
-			t.Error("Fill overwrote an existing entry")
+		mustNotFill := func(t *testing.T, body, over string) {
+			t.Helper()
+			if ok, err := store.Fill(ctx, bucket, "k3", obj(body)); err != nil || ok {
+				t.Errorf("Fill over %s: applied=%v err=%v, want not applied", over, ok, err)
+			}
 		}
+		mustNotFill(t, "other", "an existing entry")
 		mustPut(t, "k3", "01", "event", true) // any event beats a fill
-		if ok, _ := store.Fill(ctx, bucket, "k3", obj("lazy2")); ok {
-			t.Error("Fill overwrote event-driven state")
-		}
+		mustNotFill(t, "lazy2", "event-driven state")
 		mustEvict(t, "k3", "02", true)
-		if ok, _ := store.Fill(ctx, bucket, "k3", obj("lazy3")); ok {
-			t.Error("Fill wrote over a tombstone")
-		}
+		mustNotFill(t, "lazy3", "a tombstone")
 	})
 
 	// A hash in Redis is anyone's input: a size or a date that cannot be read is an
@@ -281,8 +300,41 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if _, err := s.Put(ctx, bucket, "k4", "01", obj("x")); err != nil {
 			t.Fatal(err)
 		}
-		if ttl := rdb.PTTL(ctx, s.Key(bucket, "k4")).Val(); ttl != -1 {
-			t.Errorf("TTL: got %v, want none (-1)", ttl)
+		if ttl, err := rdb.PTTL(ctx, s.Key(bucket, "k4")).Result(); err != nil || ttl != -1 {
+			t.Errorf("TTL: got %v, %v; want none (-1)", ttl, err)
+		}
+	})
+
+	// Entries written at once must not expire at once (a thundering herd of misses on
+	// S3): each write's TTL is drawn from TTL ± TTLJitter. Across 16 writes of each kind
+	// with TTL 1h ± 10% (54–66 min), a spread under a minute has a chance of about
+	// 16 × (1/12)^15 ≈ 1e-15 with jitter, and is certain without it.
+	t.Run("TTLJitterSpreadsExpiries", func(t *testing.T) {
+		for _, op := range []struct {
+			name  string
+			write func(key string) (bool, error)
+		}{
+			{"Put", func(key string) (bool, error) { return store.Put(ctx, bucket, key, "01", obj("j")) }},
+			{"Fill", func(key string) (bool, error) { return store.Fill(ctx, bucket, key, obj("j")) }},
+		} {
+			lo, hi := time.Duration(1<<62), time.Duration(0)
+			for i := range 16 {
+				key := fmt.Sprintf("jitter-%s-%d", op.name, i)
+				if ok, err := op.write(key); err != nil || !ok {
+					t.Fatalf("%s(%s): applied=%v err=%v", op.name, key, ok, err)
+				}
+				ttl, err := rdb.PTTL(ctx, store.Key(bucket, key)).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ttl < 54*time.Minute || ttl > 66*time.Minute {
+					t.Errorf("%s(%s): TTL %v, want 1h ± 10%%", op.name, key, ttl)
+				}
+				lo, hi = min(lo, ttl), max(hi, ttl)
+			}
+			if hi-lo < time.Minute {
+				t.Errorf("%s: 16 TTLs within %v (%v to %v), want them spread over 1h ± 10%%", op.name, hi-lo, lo, hi)
+			}
 		}
 	})
 
@@ -379,14 +431,14 @@ func testStore(t *testing.T, rdb redis.UniversalClient, largeBody int) {
 		if b, _ := body(t, "s1"); b != "v" {
 			t.Errorf("s1 body %q, want v", b)
 		}
-		if m := rdb.HGetAll(ctx, s.Key(bucket, "s2")).Val(); m["deleted"] != "1" {
-			t.Errorf("s2: %v, want a tombstone", m)
+		if m, err := rdb.HGetAll(ctx, s.Key(bucket, "s2")).Result(); err != nil || m["deleted"] != "1" {
+			t.Errorf("s2: %v, %v; want a tombstone", m, err)
 		}
 		if want := []string{s.Key(bucket, "s1"), s.Key(bucket, "s2"), s.Key(bucket, "s3")}; strings.Join(replaced, ",") != strings.Join(want, ",") {
 			t.Errorf("Foreign called for %v, want %v", replaced, want)
 		}
-		if ok, _ := s.Put(ctx, bucket, "s1", "02", obj("w")); !ok || len(replaced) != 3 {
-			t.Errorf("a hash replaced by a newer entry counted as foreign: %v", replaced)
+		if ok, err := s.Put(ctx, bucket, "s1", "02", obj("w")); err != nil || !ok || len(replaced) != 3 {
+			t.Errorf("a newer Put over an entry: applied=%v err=%v, foreign calls %v; want applied, no new foreign call", ok, err, replaced)
 		}
 	})
 }
@@ -400,8 +452,8 @@ func TestStore_FillWarning(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := cache.NewStore(rdb, cache.Settings{}).FillWarning(ctx); !strings.Contains(got, "no maxmemory") {
-		t.Errorf("TTL 0, maxmemory 0: warning %q, want one about no maxmemory", got)
+	if got, err := cache.NewStore(rdb, cache.Settings{}).FillWarning(ctx); err != nil || !strings.Contains(got, "no maxmemory") {
+		t.Errorf("TTL 0, maxmemory 0: warning %q, %v; want one about no maxmemory", got, err)
 	}
 	if err := rdb.ConfigSet(ctx, "maxmemory", "1000000").Err(); err != nil {
 		t.Fatal(err)
@@ -428,4 +480,110 @@ func TestStore_FillWarning(t *testing.T) {
 			t.Errorf("TTL %v, %s: warning %q, want one: %v", c.ttl, c.policy, got, c.warn)
 		}
 	}
+}
+
+// TestStore_FillIsAtomic: a fill writes only where there is neither an entry nor a
+// tombstone, and an event applied at any moment must win over it, so the check and the
+// write must be one step on the server. After the first command the fill sends about
+// the entry's key, a hook applies an event through another client (the daemon's writes
+// come from another process). A fill made of one script sees the event or precedes it;
+// a fill made of several commands (EXISTS, then HSET) writes over the event.
+func TestStore_FillIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	settings := cache.Settings{KeyPrefix: "t:", TTL: time.Hour, TombstoneTTL: time.Minute}
+	events := cache.NewStore(dial(t, cache.ClientOptions{URL: srv.URL}), settings)
+	filler := dial(t, cache.ClientOptions{URL: srv.URL})
+	hook := &afterFirstCommand{}
+	filler.AddHook(hook)
+	fills := cache.NewStore(filler, settings)
+	const bucket = "bkt"
+
+	for _, tc := range []struct {
+		name  string
+		event func(key string) (bool, error)
+		want  cache.Entry
+	}{
+		{"Put", func(key string) (bool, error) { return events.Put(ctx, bucket, key, "0A", obj("event")) },
+			cache.Entry{Object: obj("event"), Seq: "0A"}},
+		{"Evict", func(key string) (bool, error) { return events.Evict(ctx, bucket, key, "0A") },
+			cache.Entry{Seq: "0A", Deleted: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "race-" + tc.name
+			var eventErr error
+			hook.arm(fills.Key(bucket, key), func() {
+				ok, err := tc.event(key)
+				if err == nil && !ok {
+					err = fmt.Errorf("event on an entry filled a moment ago not applied")
+				}
+				eventErr = err
+			})
+			if _, err := fills.Fill(ctx, bucket, key, obj("stale copy")); err != nil {
+				t.Fatalf("Fill: %v", err)
+			}
+			if !hook.fired() {
+				t.Fatal("the fill sent no command about its key")
+			}
+			if eventErr != nil {
+				t.Fatalf("event between the fill's commands: %v", eventErr)
+			}
+			e, ok, err := events.Get(ctx, bucket, key)
+			if err != nil || !ok {
+				t.Fatalf("Get after the fill and the event: ok %v, err %v", ok, err)
+			}
+			want := tc.want
+			if want.Deleted {
+				want.Object = cache.Object{} // a tombstone has no object fields
+			}
+			if !bytes.Equal(e.Body, want.Body) || e.Seq != want.Seq || e.Deleted != want.Deleted || e.ETag != want.ETag || e.Size != want.Size {
+				t.Errorf("entry: got body %q seq %q deleted %v etag %q size %d; want the event's: body %q seq %q deleted %v etag %q size %d",
+					e.Body, e.Seq, e.Deleted, e.ETag, e.Size, want.Body, want.Seq, want.Deleted, want.ETag, want.Size)
+			}
+		})
+	}
+}
+
+// afterFirstCommand is a go-redis hook that runs a function once, after the first
+// command naming a given key has had its answer.
+type afterFirstCommand struct {
+	mu   sync.Mutex
+	key  string
+	then func()
+	done bool
+}
+
+func (h *afterFirstCommand) arm(key string, then func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.key, h.then, h.done = key, then, false
+}
+
+func (h *afterFirstCommand) fired() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.done
+}
+
+func (*afterFirstCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *afterFirstCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, c redis.Cmder) error {
+		err := next(ctx, c)
+		h.mu.Lock()
+		run := !h.done && h.key != "" && slices.ContainsFunc(c.Args(), func(a any) bool { return a == h.key })
+		if run {
+			h.done = true
+		}
+		then := h.then
+		h.mu.Unlock()
+		if run {
+			then()
+		}
+		return err
+	}
+}
+
+func (h *afterFirstCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3cache/s3cache/cache"
@@ -20,11 +21,13 @@ import (
 const bucket = "lazy"
 
 // countingS3 counts GetObject calls and can slow them down, so that concurrent reads
-// overlap.
+// overlap. afterGet, when set, runs once S3 has answered and before the reader has the
+// answer: the reader then holds what S3 had before whatever afterGet does.
 type countingS3 struct {
-	c     query.ObjectGetter
-	delay time.Duration
-	calls atomic.Int32
+	c        query.ObjectGetter
+	delay    time.Duration
+	calls    atomic.Int32
+	afterGet func(key string)
 }
 
 var _ query.ObjectGetter = (*countingS3)(nil)
@@ -32,7 +35,11 @@ var _ query.ObjectGetter = (*countingS3)(nil)
 func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	c.calls.Add(1)
 	time.Sleep(c.delay)
-	return c.c.GetObject(ctx, in, opts...)
+	out, err := c.c.GetObject(ctx, in, opts...)
+	if err == nil && c.afterGet != nil {
+		c.afterGet(aws.ToString(in.Key))
+	}
+	return out, err
 }
 
 type fixture struct {
@@ -104,7 +111,10 @@ func TestReader_NeverOverwritesEventState(t *testing.T) {
 		if err != nil || res.Hit || res.Filled || res.Skip != query.SkipExists || string(res.Body) != "new" {
 			t.Fatalf("Read over a tombstone: got %+v, %v; want the S3 body served, not cached (skip exists)", res, err)
 		}
-		e, _, _ := f.store.Get(ctx, bucket, "recreated")
+		e, ok, err := f.store.Get(ctx, bucket, "recreated")
+		if err != nil || !ok {
+			t.Fatalf("Get after Read: ok %v, err %v; want the tombstone", ok, err)
+		}
 		if !e.Deleted || e.Seq != "0A" || e.Body != nil {
 			t.Errorf("tombstone after Read: got %+v, want it untouched", e)
 		}
@@ -148,8 +158,8 @@ func TestReader_NotCached(t *testing.T) {
 						i, tc.key, res.Hit, res.Filled, res.Skip, len(res.Body), err, tc.wantSkip)
 				}
 			}
-			if _, ok, _ := f.store.Get(ctx, bucket, tc.key); ok {
-				t.Errorf("entry for %s exists, want none", tc.key)
+			if _, ok, err := f.store.Get(ctx, bucket, tc.key); err != nil || ok {
+				t.Errorf("entry for %s: exists %v, %v; want none", tc.key, ok, err)
 			}
 		})
 	}
@@ -284,8 +294,8 @@ func TestReader_Warm(t *testing.T) {
 			t.Errorf("Warm(%s): entry there %v (%v), want %v", tc.key, ok, err, tc.hasEntry)
 		}
 	}
-	if b, _, _ := f.store.Body(ctx, bucket, "new"); string(b) != "fresh" {
-		t.Errorf("body of new: got %q, want fresh", b)
+	if b, ok, err := f.store.Body(ctx, bucket, "new"); err != nil || !ok || string(b) != "fresh" {
+		t.Errorf("body of new: got %q, %v, %v; want fresh", b, ok, err)
 	}
 	if _, err := r.Warm(ctx, "missing"); !errors.Is(err, query.ErrNotFound) {
 		t.Errorf("Warm(missing): got %v, want ErrNotFound", err)
@@ -296,5 +306,54 @@ func TestReader_Warm(t *testing.T) {
 	defer cancel()
 	if _, err := r.Warm(ctx, "new"); err == nil {
 		t.Error("Warm with Redis down: got no error")
+	}
+}
+
+// TestReader_EventBetweenGETAndFill: an event applied after the reader's S3 GET and
+// before its fill (the object overwritten or removed meanwhile) is what stays in the
+// cache; the reader serves what it fetched but does not cache it. The event goes
+// through the real Store, on a real redis-server, while the S3 stub holds the reader
+// between the GET and the fill.
+func TestReader_EventBetweenGETAndFill(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		event func(t *testing.T, key string)
+		want  cache.Entry
+	}{
+		{"Overwritten", func(t *testing.T, key string) {
+			f.s3.Put(t, bucket, key, []byte("newer"))
+			if ok, err := f.store.Put(ctx, bucket, key, "0B", cache.Object{Body: []byte("newer"), Size: 5}); err != nil || !ok {
+				t.Errorf("Put of the newer object: applied=%v err=%v", ok, err)
+			}
+		}, cache.Entry{Object: cache.Object{Body: []byte("newer"), Size: 5}, Seq: "0B"}},
+		{"Removed", func(t *testing.T, key string) {
+			if ok, err := f.store.Evict(ctx, bucket, key, "0B"); err != nil || !ok {
+				t.Errorf("Evict: applied=%v err=%v", ok, err)
+			}
+		}, cache.Entry{Seq: "0B", Deleted: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "raced-" + tc.name
+			f.s3.Put(t, bucket, key, []byte("older"))
+			get := &countingS3{c: f.s3.Client}
+			get.afterGet = func(string) { tc.event(t, key) }
+			r := &query.Reader{S3: get, Cache: f.store, Bucket: bucket}
+			res, err := r.Read(ctx, key)
+			if err != nil || res.Hit || res.Filled || res.Skip != query.SkipExists || string(res.Body) != "older" {
+				t.Fatalf("Read: got hit %v filled %v skip %q body %q, %v; want the fetched body served, not cached (skip exists)",
+					res.Hit, res.Filled, res.Skip, res.Body, err)
+			}
+			e, ok, err := f.store.Get(ctx, bucket, key)
+			if err != nil || !ok {
+				t.Fatalf("Get: ok %v, err %v; want the event's entry", ok, err)
+			}
+			if !bytes.Equal(e.Body, tc.want.Body) || e.Size != tc.want.Size || e.Seq != tc.want.Seq || e.Deleted != tc.want.Deleted {
+				t.Errorf("entry: got body %q size %d seq %q deleted %v; want the event's: body %q size %d seq %q deleted %v",
+					e.Body, e.Size, e.Seq, e.Deleted, tc.want.Body, tc.want.Size, tc.want.Seq, tc.want.Deleted)
+			}
+		})
 	}
 }

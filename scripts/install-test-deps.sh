@@ -7,6 +7,7 @@
 #   - redis-py and boto3 for Debian's python3 (python3-redis, python3-boto3), which the
 #     Python reader's tests use;
 #   - Debian's AWS CLI (awscli, v2), which runs the commands s3cache demo --serve prints;
+#   - shellcheck (Debian's shellcheck), which checks the shell scripts (systemd/);
 #   - goaws v0.5.4, the SQS-compatible server, into .bin/goaws (via go install).
 # The S3-compatible server (gofakes3) is a Go module and needs no installation.
 # Idempotent; prints nothing when everything is present.
@@ -63,6 +64,14 @@ if ! /usr/bin/python3 -c 'import redis, boto3' 2>/dev/null; then
 fi
 if [[ ! -x /usr/bin/aws ]]; then
 	apt_install awscli
+fi
+if ! command -v shellcheck >/dev/null; then
+	apt_install shellcheck
+fi
+# cfn-lint comes from PyPI, which this script cannot reach: the project's machines have
+# it (pip). Say so when it is missing; cfn's tests fail without it under CI=true.
+if ! command -v cfn-lint >/dev/null; then
+	echo "install-test-deps: cfn-lint not found; install it with pip install cfn-lint (cfn's TestTemplate_CfnLint needs it)" >&2
 fi
 
 if ! have_goaws; then

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,8 +19,20 @@ import (
 	"github.com/s3cache/s3cache/s3event"
 )
 
-// daemonBin is s3cached built once for the integration tests.
+// daemonBin is s3cached built once for the integration tests, with the race detector
+// when daemonRace: a race or a crash in the daemon fails the test that ran it
+// (spawnDaemon checks its log), as in reliability/.
 var daemonBin string
+
+// daemonRace reports whether s3cached is built with the race detector: when
+// S3CACHE_DAEMON_RACE is true, or when it is unset and these tests run with -race (as
+// make test runs them).
+func daemonRace() bool {
+	if v, err := strconv.ParseBool(os.Getenv("S3CACHE_DAEMON_RACE")); err == nil {
+		return v
+	}
+	return raceEnabled && runtime.GOOS == "linux"
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "s3cached-test")
@@ -27,7 +41,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	daemonBin = filepath.Join(dir, "s3cached")
-	build := exec.Command("go", "build", "-o", daemonBin, ".")
+	args := []string{"build", "-o", daemonBin}
+	if daemonRace() {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build s3cached:", err)
@@ -119,10 +137,11 @@ func (h *harness) startDaemon(extra ...string) *testenv.Daemon {
 	return d
 }
 
-// spawnDaemon starts s3cached; it stops when the test ends.
+// spawnDaemon starts s3cached; it stops when the test ends. The test fails if the daemon
+// exited without being told to, or its log shows a data race, a panic or a fatal error.
 func (h *harness) spawnDaemon(extra ...string) *testenv.Daemon {
 	h.t.Helper()
-	return testenv.StartDaemon(h.t, daemonBin, h.env(extra...), testenv.DaemonOptions{})
+	return testenv.StartDaemon(h.t, daemonBin, h.env(extra...), testenv.DaemonOptions{CheckCrash: true})
 }
 
 // nextSeq returns a sequencer greater than every one returned before.

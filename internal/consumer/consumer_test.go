@@ -769,3 +769,38 @@ func TestConsumer_FollowsSlowerS3(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumer_DefaultAttempts: with the options the daemon passes (no Attempts, no
+// backoff settings), a failure about one message is tried five times, then the message
+// is left for redelivery: not deleted, not tried again. The bubble's fake time covers the
+// real backoffs (1s, 2s, 4s, 8s).
+func TestConsumer_DefaultAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(time.Millisecond, "fails", "ok")
+		var mu sync.Mutex
+		calls := map[string]int{}
+		h := func(_ context.Context, body string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[body]++
+			if body == "fails" {
+				return errors.New("access denied")
+			}
+			return nil
+		}
+		r := start(New(q, h, Options{QueueURL: "q"}), time.Second)
+		// Five attempts take at most 1+2+4+8 = 15s of backoff; five minutes leave room
+		// for any attempt beyond them.
+		time.Sleep(5 * time.Minute)
+		r.stop(t)
+		if calls["fails"] != 5 {
+			t.Errorf("failing message tried %d times with the default options, want 5", calls["fails"])
+		}
+		if q.isDeleted("fails") {
+			t.Error("the failing message was deleted, want it left for redelivery")
+		}
+		if !q.isDeleted("ok") {
+			t.Error("the good message was not deleted")
+		}
+	})
+}
