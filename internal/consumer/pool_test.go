@@ -1,7 +1,9 @@
 package consumer
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,7 +15,6 @@ import (
 func TestPool_ReusesGoroutines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool()
-		base := runtime.NumGoroutine()
 		var wg sync.WaitGroup
 		for range 100 {
 			wg.Add(1)
@@ -21,7 +22,7 @@ func TestPool_ReusesGoroutines(t *testing.T) {
 			wg.Wait()
 			synctest.Wait() // the goroutine is back waiting for work
 		}
-		if n := runtime.NumGoroutine() - base; n != 1 {
+		if n := poolGoroutines(p); n != 1 {
 			t.Errorf("%d goroutines after 100 funcs run one after the other, want 1", n)
 		}
 		for range 10 {
@@ -30,12 +31,12 @@ func TestPool_ReusesGoroutines(t *testing.T) {
 		}
 		wg.Wait()
 		synctest.Wait()
-		if n := runtime.NumGoroutine() - base; n != 10 {
+		if n := poolGoroutines(p); n != 10 {
 			t.Errorf("%d goroutines after 10 funcs at once, want 10", n)
 		}
 		time.Sleep(poolIdle + time.Millisecond)
 		synctest.Wait()
-		if n := runtime.NumGoroutine() - base; n != 0 {
+		if n := poolGoroutines(p); n != 0 {
 			t.Errorf("%d goroutines after %v idle, want none", n, poolIdle)
 		}
 		done := false
@@ -45,4 +46,20 @@ func TestPool_ReusesGoroutines(t *testing.T) {
 			t.Error("close returned before the func under way did")
 		}
 	})
+}
+
+// poolGoroutines counts the goroutines of p: those whose stack has p's loop, found by
+// p's address among the arguments. runtime.NumGoroutine would count the goroutines of
+// other tests too, which come and go meanwhile.
+func poolGoroutines(p *pool) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), fmt.Sprintf(".(*pool).loop(%p", p))
 }
