@@ -292,10 +292,7 @@ func TestInstall_Refuses(t *testing.T) {
 		t.Run(script+"/NotRoot", func(t *testing.T) {
 			args := []string{"bash", script}
 			if os.Geteuid() == 0 {
-				setpriv, err := exec.LookPath("setpriv")
-				if err != nil {
-					t.Skip("running as root and no setpriv to drop privileges")
-				}
+				setpriv := tool(t, "setpriv", "util-linux")
 				args = append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}, args...)
 			}
 			cmd := exec.Command(args[0], args[1:]...)
@@ -312,13 +309,7 @@ func TestInstall_Refuses(t *testing.T) {
 // uninstall.sh, the test command and the script that installs its dependencies. Without
 // shellcheck the test is skipped, except under CI=true (install-test-deps.sh installs it).
 func TestScripts_Shellcheck(t *testing.T) {
-	sc, err := exec.LookPath("shellcheck")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("shellcheck not found and CI=true: install the Debian package shellcheck")
-		}
-		t.Skip("shellcheck not installed (Debian package shellcheck)")
-	}
+	sc := tool(t, "shellcheck", "shellcheck")
 	if out, err := exec.Command(sc, "install.sh", "uninstall.sh", "../scripts/install-test-deps.sh", "../.ci/run").CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}

@@ -27,19 +27,8 @@ const (
 	dashboardFile = "s3cached.dashboard.json"
 )
 
-// promtool returns the path of promtool, skipping the test when it is missing, except
-// under CI=true.
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found and CI=true: install the Debian package prometheus")
-		}
-		t.Skip("promtool not found (Debian package prometheus)")
-	}
-	return p
-}
+// promtool returns the path of promtool (see tool).
+func promtool(t *testing.T) string { return tool(t, "promtool", "prometheus") }
 
 func runPromtool(t *testing.T, args ...string) {
 	t.Helper()

@@ -178,14 +178,11 @@ func printDeadLettersJSON(e *env, q deadletter.Queues, msgs []deadletter.Message
 
 // sqs returns the SQS client.
 func (e *env) sqs(ctx context.Context) (*sqs.Client, error) {
-	if e.aws == nil {
-		c, err := awsclient.Load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		e.aws = &c
+	cfg, err := e.awsConfig(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return awsclient.NewSQS(*e.aws), nil
+	return awsclient.NewSQS(cfg), nil
 }
 
 // explainSQS adds to an SQS error what the user can do about it.

@@ -56,15 +56,24 @@ func (e *env) s3(ctx context.Context) (*s3.Client, error) {
 	if e.s3c != nil {
 		return e.s3c, nil
 	}
+	cfg, err := e.awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.s3c = awsclient.NewS3(cfg, e.cfg.S3PathStyle)
+	return e.s3c, nil
+}
+
+// awsConfig returns the AWS SDK configuration, loaded from the environment once.
+func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {
 	if e.aws == nil {
 		c, err := awsclient.Load(ctx)
 		if err != nil {
-			return nil, err
+			return aws.Config{}, err
 		}
 		e.aws = &c
 	}
-	e.s3c = awsclient.NewS3(*e.aws, e.cfg.S3PathStyle)
-	return e.s3c, nil
+	return *e.aws, nil
 }
 
 // redisName is the Redis URL for messages, password masked.
