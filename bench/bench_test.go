@@ -64,12 +64,14 @@ func TestRun_Smoke(t *testing.T) {
 	if rep.Sizes[0].SQSConsumer == nil {
 		t.Error("no consumer stage on the first size")
 	}
-	if got := rep.Steady.Lag.Count; got != o.SteadyRate {
-		t.Errorf("steady lag samples: got %d, want %d", got, o.SteadyRate)
-	}
-	if rep.Steady.SQSLag.Count != o.SteadyRate || rep.Steady.ConsumerLag.Count != o.SteadyRate {
-		t.Errorf("SQS lag samples: got %d alone and %d through the consumer, want %d",
-			rep.Steady.SQSLag.Count, rep.Steady.ConsumerLag.Count, o.SteadyRate)
+	for name, st := range map[string]Steady{"goaws": rep.Steady, "SQS polls": rep.SteadySQS} {
+		if got := st.Lag.Count; got != o.SteadyRate {
+			t.Errorf("steady lag samples, %s: got %d, want %d", name, got, o.SteadyRate)
+		}
+		if st.SQSLag.Count != o.SteadyRate || st.ConsumerLag.Count != o.SteadyRate {
+			t.Errorf("SQS lag samples, %s: got %d alone and %d through the consumer, want %d",
+				name, st.SQSLag.Count, st.ConsumerLag.Count, o.SteadyRate)
+		}
 	}
 	q := rep.Query
 	if q.RedisCLI <= 0 || q.RedisBare <= 0 || q.RedisBenchmark <= 0 || q.S3CLI <= 0 || q.S3Bare <= 0 {

@@ -266,9 +266,9 @@ func pace(ctx context.Context, n, rate, conc int, f func(i int)) float64 {
 	return float64(n-1) / last.Sub(first).Seconds()
 }
 
-// steady runs r's daemon on an empty queue, then uploads and announces rate objects of
-// size bytes per second for duration.
-func steady(ctx context.Context, s *servers, queueURL string, rate int, duration time.Duration, size int, r daemonRun) (Steady, error) {
+// steady runs r's daemon on an empty queue, then uploads and announces (through c) rate
+// objects of size bytes per second for duration.
+func steady(ctx context.Context, s *servers, c *sqs.Client, queueURL string, rate int, duration time.Duration, size int, r daemonRun) (Steady, error) {
 	n := int(float64(rate) * duration.Seconds())
 	w, err := watchWrites(ctx, s.rdb)
 	if err != nil {
@@ -299,7 +299,7 @@ func steady(ctx context.Context, s *servers, queueURL string, rate int, duration
 			var msg string
 			msg, err = createdEvent(o, i, sequencer(base, i), written[i])
 			if err == nil {
-				_, err = s.sqs.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(msg)})
+				_, err = c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(msg)})
 			}
 		}
 		if err != nil {

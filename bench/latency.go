@@ -182,7 +182,7 @@ func RunLatency(ctx context.Context, o LatencyOptions) (*LatencyReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Steady, err = steady(ctx, s, steadyURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: proxyRoute(ps), workers: o.Workers})
+	rep.Steady, err = steady(ctx, s, s.sqs.Client, steadyURL, o.SteadyRate, o.SteadyDuration, 1<<10, daemonRun{route: proxyRoute(ps), workers: o.Workers})
 	rep.Injected = injected(ps)
 	ps.Close()
 	if err != nil {

@@ -20,16 +20,19 @@ import (
 
 // Report is everything one benchmark run measured.
 type Report struct {
-	Machine          Machine       `json:"machine"`
-	Workers          int           `json:"workers"` // S3CACHE_WORKERS; 0: the daemon's default
-	StageConcurrency int           `json:"stage_concurrency"`
-	StageReceivers   int           `json:"stage_receivers"`
-	Rounds           int           `json:"rounds"`
-	Sizes            []SizeReport  `json:"sizes"`
-	Steady           Steady        `json:"steady"`
-	Query            QueryOverhead `json:"query"`
-	Targets          []Target      `json:"targets"`
-	Elapsed          time.Duration `json:"elapsed_ns"`
+	Machine          Machine      `json:"machine"`
+	Workers          int          `json:"workers"` // S3CACHE_WORKERS; 0: the daemon's default
+	StageConcurrency int          `json:"stage_concurrency"`
+	StageReceivers   int          `json:"stage_receivers"`
+	Rounds           int          `json:"rounds"`
+	Sizes            []SizeReport `json:"sizes"`
+	Steady           Steady       `json:"steady"` // with goaws as it is
+	// SteadySQS is the same through a proxy that answers long polls as SQS does
+	// (latency.StartSQS).
+	SteadySQS Steady        `json:"steady_sqs_polls"`
+	Query     QueryOverhead `json:"query"`
+	Targets   []Target      `json:"targets"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
 	// Background is the share of the machine's CPU that programs other than the
 	// benchmark's used during the run: noise, 0 on a quiet machine.
 	Background float64 `json:"background_cpu_share"`
@@ -132,9 +135,11 @@ func (r *Report) evaluate() {
 			add("Store.Put / HSET, "+humanBytes(s.Size.Bytes), "≥ 0.8×", times(ratio), ratio >= 0.8, times(ratio))
 		}
 	}
-	lag := r.Steady.Lag.P99
-	add(fmt.Sprintf("lag p99 at %d events/s", r.Steady.Rate), "≤ 50 ms", millis(lag), lag <= 50*time.Millisecond,
-		fmt.Sprintf("%.1f× the target", float64(lag)/float64(50*time.Millisecond)))
+	// Lag is judged where long polls are answered as SQS answers them; goaws's figure is
+	// shown beside it.
+	lag := r.SteadySQS.Lag.P99
+	add(fmt.Sprintf("lag p99 at %d events/s", r.SteadySQS.Rate), "≤ 50 ms", millis(lag), lag <= 50*time.Millisecond,
+		fmt.Sprintf("%.1f× the target (goaws as it is: %s)", float64(lag)/float64(50*time.Millisecond), millis(r.Steady.Lag.P99)))
 	for _, s := range r.Sizes {
 		rss := s.E2E.Usage.PeakRSS
 		add("daemon peak RSS, "+humanBytes(s.Size.Bytes), "≤ "+mib(s.RSSBudget), mib(rss), rss <= s.RSSBudget,
@@ -259,13 +264,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return fmt.Sprintf("%.2f · %.2f · %.2f · %.2f · %.2f · %.2f", p["sqs"]/n, p["s3"]/n, p["redis"]/n, p["bench"]/n, p["irq"]/n, p["other"]/n)
 	}), "")
 
-	st := r.Steady
-	row(fmt.Sprintf("**Steady**: %d events/s for %v, %s objects, each uploaded then announced", st.Rate, st.Duration, humanBytes(st.Size)), nil, "")
-	row("offered → achieved, events/s", []string{fmt.Sprintf("%d → %.0f", st.Rate, st.Achieved)}, "")
-	row("upload→cache lag p50 / p99 / max, ms", []string{latencyMillis(st.Lag)}, target("lag p99"))
-	row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.StageReceivers), []string{latencyMillis(st.SQSLag)}, "")
-	row("SQS via the daemon's consumer, send→handler p50 / p99 / max, ms", []string{latencyMillis(st.ConsumerLag)}, "")
-	row("daemon peak RSS; CPU s per 1,000 events", []string{fmt.Sprintf("%s; %.3f", mib(st.Usage.PeakRSS), st.Usage.CPUPer1000)}, "")
+	for _, st := range []struct {
+		Steady
+		what, target string
+	}{{r.Steady, "goaws as it is (a long poll sees a new message at goaws's next look, 100 ms apart)", ""},
+		{r.SteadySQS, "long polls answered as SQS does (latency.StartSQS)", target("lag p99")}} {
+		row(fmt.Sprintf("**Steady**, %s: %d events/s for %v, %s objects, each uploaded then announced", st.what, st.Rate, st.Duration, humanBytes(st.Size)), nil, "")
+		row("offered → achieved, events/s", []string{fmt.Sprintf("%d → %.0f", st.Rate, st.Achieved)}, "")
+		row("upload→cache lag p50 / p99 / max, ms", []string{latencyMillis(st.Lag)}, st.target)
+		row(fmt.Sprintf("SQS alone, send→receive p50 / p99 / max, ms (%d receive loops)", r.StageReceivers), []string{latencyMillis(st.SQSLag)}, "")
+		row("SQS via the daemon's consumer, send→handler p50 / p99 / max, ms", []string{latencyMillis(st.ConsumerLag)}, "")
+		row("daemon peak RSS; CPU s per 1,000 events", []string{fmt.Sprintf("%s; %.3f", mib(st.Usage.PeakRSS), st.Usage.CPUPer1000)}, "")
+	}
 
 	q := r.Query
 	row(fmt.Sprintf("**Query overhead**: p50 of one GET at a time, %s objects (medians of %d)", humanBytes(q.Size), q.Rounds), nil, "")

@@ -25,12 +25,19 @@ type HTTPProxy struct {
 	proxy     *httputil.ReverseProxy
 	delay     func(*http.Request) Dist
 	delays    recorder
+	target    *url.URL
+	// promptPolls: answer SQS long polls as SQS does (StartSQS).
+	promptPolls bool
 }
 
 // StartHTTP starts a proxy in front of upstream (http://host:port) on a free port of
 // 127.0.0.1. delay chooses each request's delay distribution; a zero Dist forwards the
 // request at once, with its body streamed.
 func StartHTTP(upstream string, delay func(*http.Request) Dist) (*HTTPProxy, error) {
+	return newHTTPProxy(upstream, delay, false)
+}
+
+func newHTTPProxy(upstream string, delay func(*http.Request) Dist, promptPolls bool) (*HTTPProxy, error) {
 	target, err := url.Parse(upstream)
 	if err != nil {
 		return nil, fmt.Errorf("parse upstream URL %q: %w", upstream, err)
@@ -45,8 +52,10 @@ func StartHTTP(upstream string, delay func(*http.Request) Dist) (*HTTPProxy, err
 
 	discard := log.New(io.Discard, "", 0)
 	p := &HTTPProxy{
-		endpoint: "http://" + ln.Addr().String(),
-		delay:    delay,
+		endpoint:    "http://" + ln.Addr().String(),
+		delay:       delay,
+		target:      target,
+		promptPolls: promptPolls,
 		// The daemon keeps hundreds of requests in flight, long polls included; a
 		// connection per request would add dials the real service does not cost.
 		transport: &http.Transport{
@@ -132,6 +141,12 @@ func (p *HTTPProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if delay > 0 {
 		p.delays.add(time.Since(start))
+	}
+	if p.promptPolls {
+		if wait, short, ok := longPoll(r, body); ok {
+			p.pollPromptly(w, r, short, wait)
+			return
+		}
 	}
 	p.proxy.ServeHTTP(w, r)
 }

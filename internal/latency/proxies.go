@@ -3,7 +3,8 @@ package latency
 import "errors"
 
 // Proxies are one profile's proxies in front of the three services the daemon talks
-// to: S3Get delays GetObject at S3, SQSCall every SQS call, RedisRTT Redis's replies.
+// to: S3Get delays GetObject at S3, SQSCall every SQS call (and long polls are answered
+// as SQS answers them, StartSQS), RedisRTT Redis's replies.
 // The benchmark and the sandbox put them between their clients and their servers.
 type Proxies struct {
 	S3, SQS *HTTPProxy
@@ -23,7 +24,7 @@ func StartProxies(p Profile, s3URL, sqsURL, redisAddr string) (_ *Proxies, err e
 	if ps.S3, err = StartHTTP(s3URL, p.S3Delay); err != nil {
 		return nil, err
 	}
-	if ps.SQS, err = StartHTTP(sqsURL, p.SQSDelay); err != nil {
+	if ps.SQS, err = StartSQS(sqsURL, p.SQSDelay); err != nil {
 		return nil, err
 	}
 	if ps.Redis, err = StartTCP(redisAddr, p.RedisRTT); err != nil {
