@@ -84,6 +84,15 @@ func testAsStackUser(t *testing.T, ctx context.Context, rdb, admin redis.Univers
 	must("SET (as another program)", admin.Set(ctx, store.Key(bucket, "foreign"), "x", 0).Err())
 	_, err = store.Put(ctx, bucket, "foreign", "01", obj("f")) // replaces a string: TYPE, DEL
 	must("Put over a string", err)
+	// Large bodies go by transaction: WATCH, TYPE, HMGET, MULTI … EXEC, and UNWATCH
+	// after a write declined.
+	large := cache.NewStore(rdb, cache.Settings{TTL: time.Hour, TombstoneTTL: time.Minute, LargeBody: 1})
+	_, err = large.Put(ctx, bucket, "b.txt", "02", obj("b2"))
+	must("Put by transaction", err)
+	_, err = large.Put(ctx, bucket, "b.txt", "01", obj("b1"))
+	must("Put by transaction, declined", err)
+	_, err = large.Fill(ctx, bucket, "b.txt", obj("b0"))
+	must("Fill by transaction, declined", err)
 	_, err = cache.NewStore(rdb, cache.Settings{}).FillWarning(ctx) // INFO
 	must("FillWarning", err)
 	// What the CLI does within the bucket.

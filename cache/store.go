@@ -45,8 +45,9 @@ type Settings struct {
 // transaction (WATCH, read, MULTI … EXEC). A script gets the body as a Lua string and
 // hands it to HSET anew: Redis, single-threaded, copies it twice more than a plain HSET
 // does, which for large bodies costs more than the rest of the write (BENCHMARKS.md,
-// "Large bodies"). A transaction takes three round trips instead of one, which costs
-// more than the copies for small bodies.
+// "Large bodies"). A transaction takes two round trips instead of one and more commands,
+// which cost more than the copies for small bodies; BenchmarkStore_Put compares the two
+// around this size.
 const DefaultLargeBody = 16 << 10
 
 // Store reads and writes cache entries.
