@@ -8,8 +8,9 @@
 // then its receipt handle goes to a deleter that sends batches of ten, several at a time.
 // The limit follows Little's law, messages held = rate × time held, without knowing
 // either in advance: the Limiter raises it while the queue has a backlog and each raise
-// raises the rate, takes back a raise that does not, and lets it decay when the backlog
-// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where each S3
+// raises the rate, takes back a raise that does not and then tries cuts, keeping those
+// that cost no rate, and lets it decay when the backlog is gone (Options.MaxInFlight,
+// S3CACHE_WORKERS, is its upper bound). So where each S3
 // GET takes milliseconds the daemon holds as many messages as hide that latency, and
 // where the CPU is the limit it holds no more than keep the CPU busy.
 //
