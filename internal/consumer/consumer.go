@@ -82,6 +82,9 @@ type Options struct {
 	MinBackoff time.Duration // [1s]
 	MaxBackoff time.Duration // [30s]
 	Log        *zap.Logger
+	// CPU reads the CPU time the host has spent, busy and in all (HostCPU), so that the
+	// limiter knows when the CPU is the limit; nil, or an error, leaves it unknown.
+	CPU func() (busy, total time.Duration, err error)
 }
 
 // Consumer receives messages from one queue and hands them to a Handler.
@@ -93,6 +96,7 @@ type Consumer struct {
 	visible int32 // the queue's visibility timeout, seconds
 
 	lim  *Limiter      // used by the scheduler only
+	cpu  cpuMeter      // used by the scheduler only
 	wake chan struct{} // tells the scheduler that room may have opened
 
 	mu sync.Mutex

@@ -12,13 +12,15 @@ import "time"
 // taking more. It raises the limit (doubling it at first, then by half) and keeps the
 // raise if the consumer then held more than before and the rate rose with it. A raise
 // that did not pay (the CPU, Redis or the byte budget is the limit now, not latency) is
-// taken back, and a while later the limiter tries the other way, a cut by as much, which
-// it keeps unless the rate fell with it; then it cuts again, or, after a cut that cost
-// rate, tries a raise a while later. Every message held costs memory (a goroutine whose
-// stack grew for the SDK's calls, an S3 connection, a body), and a rate that moves by
-// chance as much as a raise would move it lets a raise be kept that does not pay: the
-// cuts give such a limit back, so that where the CPU is the limit the consumer holds
-// about as few messages as keep it busy. When the limit did not hold the consumer back
+// taken back. Where the host's CPU is then at least 90% busy (the CPU is the limit), the
+// limiter tries the other way a while later, a cut by as much, which it keeps unless the
+// rate fell with it; then it cuts again, or, after a cut that cost rate, tries a raise a
+// while later. Every message held costs memory (a goroutine whose stack grew for the
+// SDK's calls, an S3 connection, a body), and on a busy CPU the rate moves by chance as
+// much as a raise would move it, which lets a raise be kept that does not pay: the cuts
+// give such a limit back, so that where the CPU is the limit the consumer holds about as
+// few messages as keep it busy. Where the CPU has room, latency is the limit and a cut
+// would cost rate: none is tried. When the limit did not hold the consumer back
 // (no backlog, or the messages in hand stayed well below it) the limit decays towards
 // what is in hand plus room for two polls, so that a consumer that is keeping up holds
 // little.
@@ -35,15 +37,12 @@ type Limiter struct {
 	settle     int
 	hold       int  // intervals to wait before the next try
 	cut        bool // the next try is a cut: the last raise did not pay
-	// settled is set by the first raise that did not pay, or that the rate followed by
-	// less than half, and cleared when the limit is back at its floor: until then raises
-	// double the limit.
+	// settled is set by the first raise that did not pay, and cleared when the limit is
+	// back at its floor: until then raises double the limit.
 	settled bool
-	// wasLimited: the limit held the consumer back in the interval before, so that the
-	// rate of the one that ended was measured at the limit. The first interval of a
-	// backlog includes the ramp from idle (a start, connections being dialed): a raise
-	// judged against it would look as if it paid, wherever the limit is.
-	wasLimited bool
+	// cpu is the share of the host's CPU busy, a moving mean over the last few
+	// intervals: one interval's share moves by several percent either way.
+	cpu float64
 }
 
 // Sample is what the consumer saw during one interval.
@@ -52,6 +51,9 @@ type Sample struct {
 	Finished int  // messages finished
 	Backlog  bool // most polls came back with a full batch: the queue had more to give
 	PeakHeld int  // the most messages held at once (not counting those asked for)
+	// CPUBusy is the share of the host's CPU time that was busy, from 0 to 1; 0 when
+	// it is not known.
+	CPUBusy float64
 }
 
 const (
@@ -75,12 +77,13 @@ const (
 	// cutSettle is how many intervals pass after a cut before it is judged: in the first
 	// the consumer still holds what the limit before let in, and finishes as before.
 	cutSettle = 1
-	// followShare is the share of a doubling that the rate must follow for slow start to
-	// go on doubling. Where latency is the limit the rate follows most of it; a rate that
-	// rises by less is near its knee, where a further doubling would mostly add messages
-	// that wait for the CPU: the doubling is kept (it paid), and the next raises go by
-	// half.
-	followShare = 0.5
+	// cpuFull is the share of the host's CPU busy from which the CPU is the limit and
+	// cuts are tried: holding more messages can hardly raise the rate then, and where the
+	// CPU has room a cut would mostly cost rate (latency is the limit).
+	cpuFull = 0.9
+	// cpuWeight is how many intervals the CPU's moving mean weighs: a new interval
+	// counts for 1/cpuWeight.
+	cpuWeight = 3
 	// decayShare is the most the limit falls per interval without a backlog, so that a
 	// lull between bursts does not throw away what the burst needed.
 	decayShare = 0.25
@@ -109,8 +112,7 @@ func (l *Limiter) Next(s Sample) int {
 	// messages in hand came close to it: within the room that two polls under way
 	// reserve.
 	limited := s.Backlog && s.PeakHeld >= l.limit-2*batch
-	measured := l.wasLimited
-	l.wasLimited = limited && s.Finished > 0
+	l.cpu += (s.CPUBusy - l.cpu) / cpuWeight
 	if from > 0 && !raise && l.settle > 0 && limited && s.Finished > 0 {
 		l.settle--
 		return l.limit
@@ -120,11 +122,6 @@ func (l *Limiter) Next(s Sample) int {
 	// Arrivals that come in bursts move the rate by more than a raise does, so a raise
 	// must have been used to count.
 	paid := raise && s.PeakHeld > l.peakBefore && rate > l.rateBefore*(1+payShare*(float64(l.limit)/float64(from)-1))
-	if paid && !l.settled && rate < l.rateBefore*(1+followShare*(float64(l.limit)/float64(from)-1)) {
-		// The doubling paid, but the rate followed less than half of it: the knee is
-		// near. It is kept, and the next raises go by half.
-		l.settled = true
-	}
 	switch {
 	case raise && !paid:
 		l.limit = from
@@ -159,10 +156,9 @@ func (l *Limiter) Next(s Sample) int {
 		// would change the messages held without showing whether it pays.
 	case l.hold > 0:
 		l.hold--
-	case !measured:
-		// The first interval of a backlog: the rate at this limit is not known yet.
-	case l.cut && l.limit > l.lo:
-		// A cut kept (the case above did not take it back) is followed by the next.
+	case l.cut && l.limit > l.lo && l.cpu >= cpuFull:
+		// A cut kept (the case above did not take it back) is followed by the next,
+		// while the CPU stays the limit.
 		l.try(max(l.lo, int(float64(l.limit)/raiseFactor)), rate, s.PeakHeld)
 		l.settle = cutSettle
 	case l.limit < l.hi:
