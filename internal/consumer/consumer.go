@@ -8,9 +8,8 @@
 // then its receipt handle goes to a deleter that sends batches of ten, several at a time.
 // The limit follows Little's law, messages held = rate × time held, without knowing
 // either in advance: the Limiter raises it while the queue has a backlog and each raise
-// raises the rate, takes back a raise that does not and then tries cuts, keeping those
-// that cost no rate, and lets it decay when the backlog is gone (Options.MaxInFlight,
-// S3CACHE_WORKERS, is its upper bound). So where each S3
+// raises the rate, takes back a raise that does not, and lets it decay when the backlog
+// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where each S3
 // GET takes milliseconds the daemon holds as many messages as hide that latency, and
 // where the CPU is the limit it holds no more than keep the CPU busy.
 //
@@ -82,9 +81,6 @@ type Options struct {
 	MinBackoff time.Duration // [1s]
 	MaxBackoff time.Duration // [30s]
 	Log        *zap.Logger
-	// CPU reads the CPU time the host has spent, busy and in all (HostCPU), so that the
-	// limiter knows when the CPU is the limit; nil, or an error, leaves it unknown.
-	CPU func() (busy, total time.Duration, err error)
 }
 
 // Consumer receives messages from one queue and hands them to a Handler.
@@ -96,7 +92,6 @@ type Consumer struct {
 	visible int32 // the queue's visibility timeout, seconds
 
 	lim  *Limiter      // used by the scheduler only
-	cpu  cpuMeter      // used by the scheduler only
 	wake chan struct{} // tells the scheduler that room may have opened
 
 	mu sync.Mutex

@@ -689,57 +689,6 @@ func TestConsumer_StopsRaisingAtTheCPU(t *testing.T) {
 	})
 }
 
-// noisyCPU models a host whose CPU is the limit and whose speed varies from one moment
-// to the next, as a machine shared with other programs does: each message takes cpu of
-// CPU time on one of cores, more or less by up to a third depending on the 150ms slot of
-// the clock it starts in (the same slot always the same way), then io of latency. It
-// returns the handler, and the host's CPU time (busy and in all) for Options.CPU.
-func noisyCPU(cores int, cpu, io time.Duration) (Handler, func() (time.Duration, time.Duration, error)) {
-	sem := make(chan struct{}, cores)
-	start := time.Now()
-	var mu sync.Mutex
-	var busy time.Duration
-	return func(ctx context.Context, _ string) error {
-			sem <- struct{}{}
-			x := uint64(time.Since(start)/(150*time.Millisecond)) + 1 // the slot, mixed (splitmix64)
-			x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-			x = (x ^ x>>27) * 0x94d049bb133111eb
-			x ^= x >> 31
-			d := cpu * time.Duration(70+x%61) / 100 // 0.7 to 1.3 times cpu
-			time.Sleep(d)
-			mu.Lock()
-			busy += d
-			mu.Unlock()
-			<-sem
-			time.Sleep(io)
-			return nil
-		}, func() (time.Duration, time.Duration, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return busy, time.Duration(cores) * time.Since(start), nil
-		}
-}
-
-// TestConsumer_HoldsWhatKeepsTheCPUBusy: where the CPU is the limit and the rate moves by
-// chance by as much as a raise would move it (the CPU's speed varies by a third), the
-// consumer, which reads the host's CPU time, gives back the raises that chance let pass:
-// the limit stays near its floor, which keeps the CPU busy, rather than ratchet up with
-// each raise kept by chance (each message held costs memory).
-func TestConsumer_HoldsWhatKeepsTheCPUBusy(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const n = 40000
-		h, cpu := noisyCPU(2, 500*time.Microsecond, time.Millisecond)
-		took, _, limit := drain(t, n, time.Millisecond, h, Options{QueueURL: "q", CPU: cpu})
-		// A message takes 0.5ms of CPU on average: 4,000/s on two cores.
-		if rate := float64(n) / took.Seconds(); rate < 0.8*4000 {
-			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
-		}
-		if limit > 30 {
-			t.Errorf("limit %d during the backlog, want at most 30 (the floor, 20, keeps the CPU busy)", limit)
-		}
-	})
-}
-
 // TestConsumer_BoundedByMaxInFlight: the limit never exceeds MaxInFlight, and a bound
 // under a batch makes polls that ask for no more than it.
 func TestConsumer_BoundedByMaxInFlight(t *testing.T) {

@@ -12,12 +12,6 @@ func limited(l *Limiter, n int) Sample {
 	return Sample{Elapsed: 100 * time.Millisecond, Finished: n, Backlog: true, PeakHeld: l.Limit()}
 }
 
-// busy is s on a host whose CPU was all busy: the CPU is the limit.
-func busy(s Sample) Sample {
-	s.CPUBusy = 1
-	return s
-}
-
 // settledAt is a limiter whose slow start is over, at limit.
 func settledAt(limit int) *Limiter {
 	l := NewLimiter(20, 256)
@@ -59,93 +53,7 @@ func TestLimiter_SlowStartEndsAtTheFirstRaiseThatDoesNotPay(t *testing.T) {
 		}
 	}
 	if got := l.Next(limited(l, 200)); got != 60 {
-		t.Errorf("after the hold, the CPU not known to be busy: limit %d, want the raise by half tried again", got)
-	}
-}
-
-// TestLimiter_CutsWhatTheRateDoesNotNeed: where the rate does not depend on the limit
-// and the host's CPU is all busy (the CPU is the limit), a limit kept by chance is given
-// back, a cut at a time, down to the floor; there raises are still tried and taken back.
-// With the CPU 85% busy on average the limit stays (latency is what a cut would cost),
-// although single intervals are 95% busy.
-func TestLimiter_CutsWhatTheRateDoesNotNeed(t *testing.T) {
-	l := settledAt(150)
-	var got []int
-	for range 30 {
-		got = append(got, l.Next(busy(limited(l, 300))))
-	}
-	// A raise to 225 that does not pay, the hold, then cuts, each judged in the second
-	// interval after it (the first still finishes what the limit before let in).
-	want := []int{225, 150, 150, 150, 150, 150, 150, 100, 100, 66, 66, 44, 44, 29, 29, 20, 20, 30, 20}
-	if !slices.Equal(got[:len(want)], want) {
-		t.Fatalf("limits %v, want %v", got[:len(want)], want)
-	}
-	for i, limit := range got[len(want):] {
-		if limit > 30 {
-			t.Fatalf("interval %d at the floor: limit %d, want at most a raise by half tried", len(want)+i, limit)
-		}
-	}
-
-	l = settledAt(150)
-	for i := range 30 {
-		s := limited(l, 300)
-		s.CPUBusy = []float64{0.75, 0.95}[i%2]
-		if got := l.Next(s); got < 150 {
-			t.Fatalf("interval %d with the CPU 75%% and 95%% busy in turn: limit %d, want no cut below 150", i, got)
-		}
-	}
-}
-
-// TestLimiter_CutThatCostsIsTakenBack: where latency is the limit up to 90 messages
-// held (the rate follows the limit up to there), a cut from 90 costs rate and is taken
-// back; after the hold a raise is tried again, not another cut.
-func TestLimiter_CutThatCostsIsTakenBack(t *testing.T) {
-	l := settledAt(90)
-	rate := func() Sample { return busy(limited(l, min(l.Limit(), 90)*5)) }
-	var got []int
-	for range 16 {
-		got = append(got, l.Next(rate()))
-	}
-	want := []int{135, 90, 90, 90, 90, 90, 90, 60, 60, 90, 90, 90, 90, 90, 90, 135}
-	if !slices.Equal(got, want) {
-		t.Errorf("limits %v, want %v", got, want)
-	}
-	for _, tc := range []struct {
-		after int // finished in the second interval after a cut from 90 to 60 (450 before)
-		want  int
-	}{
-		// A cut by a third may cost a fifth of that, a fifteenth: 30 of 450. Kept, it
-		// is followed by the next cut, to 40.
-		{420, 40}, {419, 90}, {300, 90},
-	} {
-		l := settledAt(90)
-		l.Next(busy(limited(l, 450))) // 90 → 135
-		l.Next(busy(limited(l, 450))) // did not pay: back to 90
-		for range holdIntervals {
-			l.Next(busy(limited(l, 450)))
-		}
-		if got := l.Next(busy(limited(l, 450))); got != 60 {
-			t.Fatalf("limit %d after the hold, want a cut to 60", got)
-		}
-		l.Next(busy(Sample{Elapsed: 100 * time.Millisecond, Finished: 450, Backlog: true, PeakHeld: 90}))
-		if got := l.Next(busy(limited(l, tc.after))); got != tc.want {
-			t.Errorf("a cut from 90 to 60 moved the rate from 450 to %d: limit %d, want %d", tc.after, got, tc.want)
-		}
-	}
-}
-
-// TestLimiter_CutWhenTheBacklogEnds: a cut under way when the backlog ends stays, and the
-// limit decays from it.
-func TestLimiter_CutWhenTheBacklogEnds(t *testing.T) {
-	l := settledAt(90)
-	l.Next(busy(limited(l, 450))) // 90 → 135
-	l.Next(busy(limited(l, 450))) // back to 90
-	for range holdIntervals {
-		l.Next(busy(limited(l, 450)))
-	}
-	l.Next(busy(limited(l, 450))) // 90 → 60
-	if got := l.Next(Sample{Elapsed: 100 * time.Millisecond, Finished: 50, PeakHeld: 10}); got != 45 {
-		t.Errorf("limit %d after the backlog ended during a cut to 60, want the cut kept and decayed by a quarter (45)", got)
+		t.Errorf("after the hold: limit %d, want the raise by half tried again", got)
 	}
 }
 

@@ -45,7 +45,6 @@ func (c *Consumer) schedule(ctx, workCtx context.Context, p *pool, handling *syn
 	gathered := time.NewTimer(gather)
 	defer gathered.Stop()
 	started := time.Now()
-	c.cpu.busy(c.o.CPU) // the first interval's CPU time starts here
 	for {
 		now := time.Now()
 		c.beat.Store(now.UnixNano())
@@ -105,7 +104,6 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 		Finished: st.finished,
 		Backlog:  st.polled > 0 && 2*st.fullPolls > st.polled,
 		PeakHeld: st.peak,
-		CPUBusy:  c.cpu.busy(c.o.CPU),
 	}
 	next := maxInterval
 	if st.finished > 0 {
@@ -121,7 +119,7 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 	if limit != before {
 		c.log.Debug("concurrency limit changed", zap.Int("limit", limit), zap.Int("before", before),
 			zap.Float64("finished_per_second", float64(s.Finished)/elapsed.Seconds()),
-			zap.Int("peak_held", s.PeakHeld), zap.Bool("backlog", s.Backlog), zap.Float64("cpu_busy", s.CPUBusy))
+			zap.Int("peak_held", s.PeakHeld), zap.Bool("backlog", s.Backlog))
 	}
 	c.signal() // a raised limit opens room
 	return next

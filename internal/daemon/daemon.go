@@ -107,7 +107,6 @@ func New(cfg config.Config, log *zap.Logger, deps Deps) *Daemon {
 		QueueURL:    cfg.QueueURL,
 		MaxInFlight: cfg.Workers,
 		Log:         log,
-		CPU:         consumer.HostCPU,
 	})
 	d := &Daemon{cfg: cfg, log: log, store: store, consumer: c}
 	d.setPhase("starting: contacting Redis and SQS")
