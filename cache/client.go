@@ -22,6 +22,17 @@ const clusterStateReload = 2 * time.Second
 // nothing the store uses (BENCHMARKS.md, "The rounds of 26 November", change 1).
 const resp = 2
 
+// Buffer sizes of each connection. go-redis gives every connection 32 KiB each way,
+// and the daemon opens as many connections as it has writes under way, each keeping its
+// buffers for as long as it stays in the pool. Replies to the store's commands are a few
+// bytes (a body read back is read straight into a slice of its own), and a write by the
+// script, whose bodies are smaller than DefaultLargeBody, goes out in one system call
+// or two; a larger body takes several whatever the buffer.
+const (
+	readBuffer  = 4 << 10
+	writeBuffer = 16 << 10
+)
+
 // ClientOptions says how to reach Redis.
 type ClientOptions struct {
 	URL     string // redis:// or rediss:// (TLS), user and password in the URL
@@ -48,6 +59,8 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		if opts.Protocol == 0 {
 			opts.Protocol = resp
 		}
+		opts.ReadBufferSize = readBuffer
+		opts.WriteBufferSize = writeBuffer
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(o.URL)
@@ -62,6 +75,8 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	if opts.Protocol == 0 {
 		opts.Protocol = resp
 	}
+	opts.ReadBufferSize = readBuffer
+	opts.WriteBufferSize = writeBuffer
 	return redis.NewClient(opts), nil
 }
 

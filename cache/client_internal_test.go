@@ -29,3 +29,29 @@ func TestNewClient_ClusterStateReload(t *testing.T) {
 		t.Errorf("clusterStateReload %v: want a reload within a few seconds of a failover", clusterStateReload)
 	}
 }
+
+// TestNewClient_BufferSizes: connections get small buffers, on both kinds of client. go-redis's default is 32 KiB each way, held by every
+// pooled connection for as long as it stays in the pool.
+func TestNewClient_BufferSizes(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		rdb, err := NewClient(ClientOptions{URL: "redis://127.0.0.1:1", Cluster: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var read, write int
+		switch c := rdb.(type) {
+		case *redis.Client:
+			read, write = c.Options().ReadBufferSize, c.Options().WriteBufferSize
+		case *redis.ClusterClient:
+			read, write = c.Options().ReadBufferSize, c.Options().WriteBufferSize
+		}
+		rdb.Close()
+		if read != readBuffer || write != writeBuffer {
+			t.Errorf("cluster %v: buffers %d read, %d write; want %d, %d", cluster, read, write, readBuffer, writeBuffer)
+		}
+	}
+	if readBuffer >= 32<<10 || writeBuffer < DefaultLargeBody {
+		t.Errorf("buffers %d read, %d write: want less than go-redis's 32 KiB, and a script's body (up to %d) in one write",
+			readBuffer, writeBuffer, DefaultLargeBody)
+	}
+}
