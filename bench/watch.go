@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/s3cache/s3cache/cache"
 )
 
 // writeWatcher learns when cache entries are written, from Redis keyspace notifications
 // of hash commands: the store's scripts HSET every entry they write, and Redis publishes
-// the key on __keyevent@0__:hset as the script runs. Only keys with the watched prefix
+// the key on __keyevent@0__:hset as the script runs (and the stage key of a large body
+// before, which is not an entry). Only keys with the watched prefix
 // are recorded, each with the time its first write was seen. The notifications are
 // enabled from watchWrites until close: they cost Redis and the benchmark CPU for every
 // write, so only the steady run, which needs each entry's time, uses them.
@@ -53,7 +56,7 @@ func (w *writeWatcher) loop(ctx context.Context) {
 		}
 		now := time.Now()
 		w.mu.Lock()
-		if w.prefix != "" && strings.HasPrefix(msg.Payload, w.prefix) {
+		if w.prefix != "" && strings.HasPrefix(msg.Payload, w.prefix) && !cache.IsStage(msg.Payload) {
 			if _, seen := w.written[msg.Payload]; !seen {
 				w.written[msg.Payload] = now
 				if len(w.written) == w.want && w.reached != nil {

@@ -84,15 +84,19 @@ func testAsStackUser(t *testing.T, ctx context.Context, rdb, admin redis.Univers
 	must("SET (as another program)", admin.Set(ctx, store.Key(bucket, "foreign"), "x", 0).Err())
 	_, err = store.Put(ctx, bucket, "foreign", "01", obj("f")) // replaces a string: TYPE, DEL
 	must("Put over a string", err)
-	// Large bodies go by transaction: WATCH, TYPE, HMGET, MULTI … EXEC, and UNWATCH
-	// after a write declined.
+	// Large bodies are staged: MULTI, HSET and PEXPIRE of the stage key, EVALSHA (EVAL
+	// where the script is not loaded yet, as the fill's is not), EXEC; the script moves
+	// the body by RENAME or drops it by DEL, and with no TTL runs PERSIST.
 	large := cache.NewStore(rdb, cache.Settings{TTL: time.Hour, TombstoneTTL: time.Minute, LargeBody: 1})
 	_, err = large.Put(ctx, bucket, "b.txt", "02", obj("b2"))
-	must("Put by transaction", err)
+	must("Put staged", err)
 	_, err = large.Put(ctx, bucket, "b.txt", "01", obj("b1"))
-	must("Put by transaction, declined", err)
+	must("Put staged, declined", err)
 	_, err = large.Fill(ctx, bucket, "b.txt", obj("b0"))
-	must("Fill by transaction, declined", err)
+	must("Fill staged, declined", err)
+	forever := cache.NewStore(rdb, cache.Settings{TombstoneTTL: time.Minute, LargeBody: 1})
+	_, err = forever.Put(ctx, bucket, "b.txt", "03", obj("b3"))
+	must("Put staged without a TTL", err)
 	_, err = cache.NewStore(rdb, cache.Settings{}).FillWarning(ctx) // INFO
 	must("FillWarning", err)
 	// What the CLI does within the bucket.

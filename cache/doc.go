@@ -7,10 +7,10 @@
 // content_type, last_modified, version_id, seq and, on a tombstone, deleted=1. Applications
 // read an object with HGET <key> body; nil means a miss.
 //
-// Every write is atomic on one key, so it runs on Redis Cluster: one Lua script, or for
-// bodies of at least Settings.LargeBody (DefaultLargeBody, 16 KiB) an optimistic
-// transaction that WATCHes the key, decides as the script would, and writes in MULTI …
-// EXEC, starting over when another writer changed the key meanwhile (tx.go):
+// Every write is atomic and within one hash slot, so it runs on Redis Cluster: one Lua
+// script, which for bodies of at least Settings.LargeBody (DefaultLargeBody, 8 KiB) runs
+// in MULTI … EXEC after an HSET of the body to a stage key in the entry's slot, and moves
+// the body into the entry by RENAME instead of getting it as an argument (staged.go):
 //   - Put (a created event) and Evict (a removed event) apply only when the event's S3
 //     sequencer is greater than the entry's seq, compared after right-padding the shorter
 //     with '0's. An equal sequencer is a duplicate and changes nothing.

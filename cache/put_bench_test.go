@@ -19,13 +19,13 @@ import (
 // of s3cache-bench does.
 const benchInFlight = 16
 
-// BenchmarkStore_Put compares, at each body size, Store.Put by script and by transaction
-// with a plain HSET of the body and its size, the write without any condition, on a local
+// BenchmarkStore_Put compares, at each body size, Store.Put by script alone and with the
+// body staged with a plain HSET of the body and its size, the write without any condition, on a local
 // redis-server through the client the daemon builds. Each of the 16 writers updates keys
 // of its own with ever newer sequencers, so every Put is applied and none meets another
 // writer. Compare the writes/s of a Put with those of the HSET beside it (the same run):
-// the threshold between the two ways (cache.DefaultLargeBody) is where the transaction
-// starts to win over the script.
+// the threshold between the two ways (cache.DefaultLargeBody) is where staging starts to
+// win over the script.
 //
 //	go test -run '^$' -bench BenchmarkStore_Put -benchtime 1s ./cache/
 func BenchmarkStore_Put(b *testing.B) {
@@ -37,9 +37,9 @@ func BenchmarkStore_Put(b *testing.B) {
 	defer rdb.Close()
 	ctx := context.Background()
 	settings := cache.Settings{TTL: time.Hour, TombstoneTTL: time.Minute}
-	scripted, transacted := settings, settings
-	scripted.LargeBody, transacted.LargeBody = math.MaxInt, 1
-	byScript, byTx := cache.NewStore(rdb, scripted), cache.NewStore(rdb, transacted)
+	scripted, staging := settings, settings
+	scripted.LargeBody, staging.LargeBody = math.MaxInt, 1
+	byScript, staged := cache.NewStore(rdb, scripted), cache.NewStore(rdb, staging)
 
 	for _, size := range []int{4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 1 << 20} {
 		body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
@@ -62,7 +62,7 @@ func BenchmarkStore_Put(b *testing.B) {
 				return rdb.HSet(ctx, "bench:"+key, cache.FieldBody, body, cache.FieldSize, sizeField).Err()
 			}},
 			{"Script", put(byScript)},
-			{"Transaction", put(byTx)},
+			{"Staged", put(staged)},
 		} {
 			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, w.name), func(b *testing.B) {
 				b.SetBytes(int64(size))

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -56,6 +57,9 @@ func (s Summary) StaleAgainst(s3ETag string) bool {
 func (s *Store) Scan(ctx context.Context, bucket, prefix string, fn func([]Summary) error) error {
 	start := s.Key(bucket, "")
 	return s.scanKeys(ctx, escapeGlob(start+prefix)+"*", func(keys []string) error {
+		if keys = slices.DeleteFunc(keys, IsStage); len(keys) == 0 {
+			return nil
+		}
 		sums, err := s.summarize(ctx, keys)
 		if err != nil {
 			return err

@@ -48,7 +48,8 @@ end
 var fillLua string
 
 // foreignLua is the start of fill.lua, its helpers: clearForeign, which clears a value of
-// another Redis type at the entry's key, and applied, a script's answer. The event
+// another Redis type at the entry's key; replace, declined and expire, which take a
+// staged body (staged.go) into account; and applied, a script's answer. The event
 // scripts start with them too, so that they are written once.
 var foreignLua = helpersOf(fillLua)
 
@@ -66,13 +67,14 @@ func helpersOf(fill string) string {
 // of another type).
 
 // putScript writes an object body and its metadata.
-// KEYS[1] entry; ARGV[1] seq; ARGV[2] TTL in ms (0: none); ARGV[3..] field, value pairs.
+// KEYS[1] entry, KEYS[2] the staged body if any; ARGV[1] seq; ARGV[2] TTL in ms (0:
+// none); ARGV[3..] field, value pairs.
 var putScript = redis.NewScript(compareLua + `
 local replaced = clearForeign(KEYS[1])
-if not newer(KEYS[1], ARGV[1], false) then return 0 end
-redis.call('DEL', KEYS[1])
+if not newer(KEYS[1], ARGV[1], false) then return declined() end
+replace(KEYS[1])
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], unpack(ARGV, 3))
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+expire(KEYS[1], ARGV[2])
 return applied(replaced)
 `)
 

@@ -36,19 +36,19 @@ type Settings struct {
 	// Foreign, when set, is called with the Redis key after a write replaced a value
 	// of another type there (a plain string written by another program).
 	Foreign func(key string)
-	// LargeBody is the body size from which Put and Fill write by an optimistic
-	// transaction instead of a script; 0 means DefaultLargeBody.
+	// LargeBody is the body size from which Put and Fill stage the body (staged.go)
+	// instead of passing it to their script; 0 means DefaultLargeBody.
 	LargeBody int
 }
 
-// DefaultLargeBody is where Put and Fill turn from a Lua script to an optimistic
-// transaction (WATCH, read, MULTI … EXEC). A script gets the body as a Lua string and
-// hands it to HSET anew: Redis, single-threaded, copies it twice more than a plain HSET
-// does, which for large bodies costs more than the rest of the write (BENCHMARKS.md,
-// "Large bodies"). A transaction takes two round trips instead of one and more commands,
-// which cost more than the copies for small bodies; BenchmarkStore_Put compares the two
-// around this size.
-const DefaultLargeBody = 16 << 10
+// DefaultLargeBody is where Put and Fill turn to staging the body: HSET to a key of its
+// own, then the script, which moves it into the entry by RENAME, in one MULTI … EXEC. A
+// script gets an argument as a Lua string and hands it to HSET anew: Redis,
+// single-threaded, copies the body twice more than a plain HSET does, which for large
+// bodies costs more than the rest of the write (BENCHMARKS.md, "Large bodies"). Staging
+// costs three more commands, which cost more than the copies for small bodies;
+// BenchmarkStore_Put compares the two around this size.
+const DefaultLargeBody = 8 << 10
 
 // Store reads and writes cache entries.
 type Store struct {
@@ -94,13 +94,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Put writes obj for an event with sequencer seq, if seq is newer than the entry's.
 // It reports whether the write was applied.
 func (s *Store) Put(ctx context.Context, bucket, key, seq string, obj Object) (bool, error) {
-	if s.large(obj) {
-		return s.writeTx(ctx, "write", bucket, key, seq, obj, func(c current) bool {
-			return c.newerEvent(seq, false)
-		})
-	}
-	args := append([]any{seq, s.ttlMillis()}, objectFields(obj)...)
-	return s.run(ctx, putScript, "write", bucket, key, args)
+	return s.write(ctx, putScript, "write", bucket, key, []any{seq, s.ttlMillis()}, obj)
 }
 
 // Evict replaces the entry with a tombstone for an event with sequencer seq, if seq is
@@ -112,11 +106,7 @@ func (s *Store) Evict(ctx context.Context, bucket, key, seq string) (bool, error
 // Fill writes obj only if there is no entry and no tombstone for it (lazy load,
 // backfill). It reports whether the write was applied.
 func (s *Store) Fill(ctx context.Context, bucket, key string, obj Object) (bool, error) {
-	if s.large(obj) {
-		return s.writeTx(ctx, "fill", bucket, key, "", obj, func(c current) bool { return !c.exists })
-	}
-	args := append([]any{s.ttlMillis()}, objectFields(obj)...)
-	return s.run(ctx, fillScript, "fill", bucket, key, args)
+	return s.write(ctx, fillScript, "fill", bucket, key, []any{s.ttlMillis()}, obj)
 }
 
 // Version is what orders an entry against events: the sequencer of the event that wrote
@@ -257,14 +247,7 @@ func (s *Store) Expire(ctx context.Context, bucket, key string) error {
 
 func (s *Store) run(ctx context.Context, script *redis.Script, op, bucket, key string, args []any) (bool, error) {
 	k := s.Key(bucket, key)
-	n, err := script.Run(ctx, s.rdb, []string{k}, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("%s %s: %w", op, k, err)
-	}
-	if n == 2 && s.set.Foreign != nil {
-		s.set.Foreign(k)
-	}
-	return n >= 1, nil
+	return s.applied(op, k, script.Run(ctx, s.rdb, []string{k}, args...))
 }
 
 // ttlMillis returns the entry TTL with jitter applied, in milliseconds (0: none).

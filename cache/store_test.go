@@ -55,14 +55,14 @@ func obj(body string) cache.Object {
 }
 
 // TestStore runs every rule on every kind of Redis twice: with the writes of bodies by
-// Lua script, and with every write of a body by transaction (LargeBody 1), which is how
-// the Store writes large ones. The two must agree on every case.
+// Lua script, and with every body staged (LargeBody 1), which is how the Store writes
+// large ones. The two must agree on every case.
 func TestStore(t *testing.T) {
 	for name, rdb := range backends(t) {
 		for _, w := range []struct {
 			name      string
 			largeBody int
-		}{{"Script", 1 << 30}, {"Transaction", 1}} {
+		}{{"Script", 1 << 30}, {"Staged", 1}} {
 			t.Run(name+"/"+w.name, func(t *testing.T) {
 				flushAll(t, rdb)
 				testStore(t, rdb, w.largeBody)
