@@ -253,8 +253,8 @@ func measureRedis(ctx context.Context, redisURL string, settings cache.Settings,
 	flush()
 
 	// The pipelined writes are the very commands the put script sends, recorded by a
-	// client whose hook captures them instead of sending them. (A transaction takes a
-	// connection of its own and cannot be pipelined with others.)
+	// client whose hook captures them instead of sending them: the script with the body
+	// as an argument at every size, as small bodies are written (not staged).
 	scripted := settings
 	scripted.LargeBody = math.MaxInt
 	calls, err := recordPuts(ctx, redisURL, scripted, n, func(ctx context.Context, s *cache.Store, i int) error {

@@ -25,7 +25,7 @@ const (
 	visibilityTimeout = 2 * time.Second
 	// maxObjectBytes is the daemons' S3CACHE_MAX_OBJECT_BYTES; workloads make a few
 	// objects larger than that. It is four times cache.DefaultLargeBody, so that about a
-	// tenth of the writes go by transaction rather than by script, with the rest.
+	// tenth of the writes stage their bodies, with the rest passing them to the script.
 	maxObjectBytes = 4 * cache.DefaultLargeBody
 )
 
