@@ -72,11 +72,7 @@ func TestStaged_ConcurrentWriters(t *testing.T) {
 		{"Cluster", ClientOptions{URL: testenv.StartRedisCluster(t).URL, Cluster: true}},
 	} {
 		t.Run(b.name, func(t *testing.T) {
-			rdb, err := NewClient(b.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rdb.Close()
+			rdb := testClient(t, b.opts)
 			for _, lastIsRemoval := range []bool{false, true} {
 				testConcurrentWriters(t, rdb, lastIsRemoval)
 			}
@@ -144,6 +140,17 @@ func testConcurrentWriters(t *testing.T, rdb redis.UniversalClient, lastIsRemova
 	_ = s.Expire(ctx, bucket, key)
 }
 
+// testClient returns a client that the test's end closes.
+func testClient(t *testing.T, o ClientOptions) redis.UniversalClient {
+	t.Helper()
+	rdb, err := NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
 // stageKeys counts the stage keys on every master.
 func stageKeys(t *testing.T, s *Store) int {
 	t.Helper()
@@ -167,11 +174,7 @@ func stageKeys(t *testing.T, s *Store) int {
 // made again with the script's text, and no stage key is left.
 func TestStaged_ScriptNotLoaded(t *testing.T) {
 	ctx := context.Background()
-	rdb, err := NewClient(ClientOptions{URL: testenv.StartRedis(t).URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := testClient(t, ClientOptions{URL: testenv.StartRedis(t).URL})
 	s := NewStore(rdb, Settings{TTL: time.Hour, LargeBody: 1})
 	for i, write := range []func() (bool, error){
 		func() (bool, error) { return s.Put(ctx, "b", "k", "01", Object{Body: []byte("one"), Size: 3}) },
@@ -198,11 +201,7 @@ func TestStaged_ScriptNotLoaded(t *testing.T) {
 // stage key's, and none when the store sets none.
 func TestStaged_TTL(t *testing.T) {
 	ctx := context.Background()
-	rdb, err := NewClient(ClientOptions{URL: testenv.StartRedis(t).URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := testClient(t, ClientOptions{URL: testenv.StartRedis(t).URL})
 	for _, ttl := range []time.Duration{0, time.Hour} {
 		s := NewStore(rdb, Settings{TTL: ttl, LargeBody: 1})
 		o := Object{Body: []byte("body"), Size: 4}
@@ -236,11 +235,7 @@ func TestStaged_TTL(t *testing.T) {
 func TestStaged_SlotMoved(t *testing.T) {
 	ctx := context.Background()
 	cl := testenv.StartRedisCluster(t)
-	rdb, err := NewClient(ClientOptions{URL: cl.URL, Cluster: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := testClient(t, ClientOptions{URL: cl.URL, Cluster: true})
 	store := NewStore(rdb, Settings{TTL: time.Hour, TombstoneTTL: time.Minute, LargeBody: 1})
 	const bucket, key = "b", "moving"
 	o := func(s string) Object { return Object{Body: []byte(s), Size: int64(len(s))} }
