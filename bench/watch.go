@@ -15,8 +15,8 @@ import (
 
 // writeWatcher learns when cache entries are written, from Redis keyspace notifications
 // of hash commands: the store's scripts HSET every entry they write, and Redis publishes
-// the key on __keyevent@0__:hset as the script runs (and the stage key of a large body
-// before, which is not an entry). Only keys with the watched prefix
+// the key on __keyevent@0__:hset as the script runs (and before it the stage key of a
+// large body, which is not an entry and is left out). Only keys with the watched prefix
 // are recorded, each with the time its first write was seen. The notifications are
 // enabled from watchWrites until close: they cost Redis and the benchmark CPU for every
 // write, so only the steady run, which needs each entry's time, uses them.

@@ -59,8 +59,8 @@ local function expire(key, ms)
   end
 end
 
--- The fill. (The event scripts in cache/scripts.go start with the two functions above,
--- the part of this file before this line.)
+-- The fill. (The event scripts in cache/scripts.go start with the functions above, the
+-- part of this file before this line.)
 local replaced = clearForeign(KEYS[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then return declined() end
 if KEYS[2] then replace(KEYS[1]) end

@@ -19,9 +19,10 @@ import (
 // of s3cache-bench does.
 const benchInFlight = 16
 
-// BenchmarkStore_Put compares, at each body size, Store.Put by script alone and with the
-// body staged with a plain HSET of the body and its size, the write without any condition, on a local
-// redis-server through the client the daemon builds. Each of the 16 writers updates keys
+// BenchmarkStore_Put compares, at each body size, Store.Put with the body passed to the
+// script and with the body staged against a plain HSET of the body and its size, the
+// write without any condition, on a local redis-server through the client the daemon
+// builds. Each of the 16 writers updates keys
 // of its own with ever newer sequencers, so every Put is applied and none meets another
 // writer. Compare the writes/s of a Put with those of the HSET beside it (the same run):
 // the threshold between the two ways (cache.DefaultLargeBody) is where staging starts to

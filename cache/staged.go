@@ -11,8 +11,9 @@ import (
 )
 
 // stageTTL bounds how long a staged body outlives a write whose script failed after the
-// body was staged (a script missing from Redis's cache, memory full): the script moves
-// or drops it otherwise, in the same MULTI … EXEC.
+// body was staged (a Redis user not granted RENAME; a script Redis had lost, when the
+// write is not made again): the script moves or drops it otherwise, in the same
+// MULTI … EXEC.
 const stageTTL = time.Minute
 
 // stageSuffix ends every stage key: 0xff never occurs in UTF-8, so no entry for an S3

@@ -45,9 +45,9 @@ type Settings struct {
 // own, then the script, which moves it into the entry by RENAME, in one MULTI … EXEC. A
 // script gets an argument as a Lua string and hands it to HSET anew: Redis,
 // single-threaded, copies the body twice more than a plain HSET does, which for large
-// bodies costs more than the rest of the write (BENCHMARKS.md, "Large bodies"). Staging
-// costs three more commands, which cost more than the copies for small bodies;
-// BenchmarkStore_Put compares the two around this size.
+// bodies costs more than the rest of the write (BENCHMARKS.md, "Large bodies staged").
+// Staging costs four more commands (MULTI, PEXPIRE, RENAME, EXEC), which cost more than
+// the copies for small bodies; BenchmarkStore_Put compares the two around this size.
 const DefaultLargeBody = 8 << 10
 
 // Store reads and writes cache entries.
