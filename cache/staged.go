@@ -63,8 +63,12 @@ func IsStage(k string) bool { return strings.HasSuffix(k, stageSuffix) }
 func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key string, args []any, obj Object) (bool, error) {
 	k := s.Key(bucket, key)
 	fields := objectFields(obj)
-	stage, ok := stageKey(s.set.KeyPrefix+bucket+":", k)
-	if !s.large(obj) || !ok {
+	var stage string
+	ok := s.large(obj) // small bodies, most of them, skip the stage key's checks
+	if ok {
+		stage, ok = stageKey(s.set.KeyPrefix+bucket+":", k)
+	}
+	if !ok {
 		return s.run(ctx, script, op, bucket, key, append(args, fields...))
 	}
 	args = append(args, fields[2:]...) // all but the body (objectFields puts it first)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestStageKey(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if !bytes.HasPrefix([]byte(stage), []byte(tc.p)) || !IsStage(stage) || IsStage(k) {
+		if !strings.HasPrefix(stage, tc.p) || !IsStage(stage) || IsStage(k) {
 			t.Errorf("stageKey(%q, %q) = %q: want the prefix, and a stage key's name no entry has", tc.p, k, stage)
 		}
 		ks, err1 := cl.KeySlot(ctx, k)
