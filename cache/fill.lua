@@ -5,9 +5,9 @@
 -- tombstone).
 --
 -- KEYS[1] the entry's key; ARGV[1] TTL in ms (0: none); ARGV[2..] field, value pairs
--- (body, size, etag, content_type, last_modified, version_id). cache.Store passes a
--- large body staged instead (KEYS[2], see replace below); a reader may always pass it in
--- ARGV.
+-- (body, size, etag, content_type, last_modified, version_id). For a large body,
+-- cache.Store passes the whole entry staged instead (KEYS[2], see put below) and no
+-- fields; a reader may always pass them in ARGV.
 -- Answers 0 (an entry or tombstone is there: not written), 1 (written) or 2 (written in
 -- place of a value of another type).
 
@@ -27,30 +27,33 @@ local function applied(replaced)
   return 1
 end
 
--- A large body comes staged: cache.Store writes it to KEYS[2], a hash of its own in the
--- entry's hash slot, with a TTL, in the same MULTI … EXEC that runs the script, and
--- leaves it out of ARGV. The script then moves it into the entry by RENAME: Redis does
--- not copy it, as it copies every argument that goes through Lua into HSET. A staged
--- body is moved or dropped whatever the script decides; its TTL removes it should the
+-- A large body comes staged: cache.Store writes the whole new entry (body, the other
+-- fields and seq) to KEYS[2], a hash of its own in the entry's hash slot, with a TTL, in
+-- the same MULTI … EXEC that runs the script, and leaves the fields out of ARGV. The
+-- script then moves it into place by RENAME: Redis does not copy the body, as it copies
+-- every argument that goes through Lua into HSET, and the script runs no HSET (a command
+-- from Lua costs several times what the same command costs sent directly). A staged
+-- entry is moved or dropped whatever the script decides; its TTL removes it should the
 -- script fail before either.
 
--- replace empties the entry's key for the fields written next: it deletes what is
--- there, or puts the staged body there in its place.
-local function replace(key)
+-- put writes the entry at key in place of what is there: the staged entry, or sequencer
+-- seq and the field, value pairs ARGV[first], ARGV[first+1], ….
+local function put(key, seq, first)
   if KEYS[2] then
     redis.call('RENAME', KEYS[2], key)
   else
     redis.call('DEL', key)
+    redis.call('HSET', key, 'seq', seq, unpack(ARGV, first))
   end
 end
 
--- declined is a script's answer when it writes nothing: 0, the staged body dropped.
+-- declined is a script's answer when it writes nothing: 0, the staged entry dropped.
 local function declined()
   if KEYS[2] then redis.call('DEL', KEYS[2]) end
   return 0
 end
 
--- expire gives the entry its TTL in ms (0: none, where a staged body's TTL is removed).
+-- expire gives the entry its TTL in ms (0: none, where a staged entry's TTL is removed).
 local function expire(key, ms)
   if tonumber(ms) > 0 then
     redis.call('PEXPIRE', key, ms)
@@ -63,7 +66,6 @@ end
 -- part of this file before this line.)
 local replaced = clearForeign(KEYS[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then return declined() end
-if KEYS[2] then replace(KEYS[1]) end
-redis.call('HSET', KEYS[1], 'seq', '', unpack(ARGV, 2))
+put(KEYS[1], '', 2)
 expire(KEYS[1], ARGV[1])
 return applied(replaced)

@@ -10,8 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// stageTTL bounds how long a staged body outlives a write whose script failed after the
-// body was staged (a Redis user not granted RENAME; a script Redis had lost, when the
+// stageTTL bounds how long a staged entry outlives a write whose script failed after the
+// entry was staged (a Redis user not granted RENAME; a script Redis had lost, when the
 // write is not made again): the script moves or drops it otherwise, in the same
 // MULTI … EXEC.
 const stageTTL = time.Minute
@@ -50,17 +50,18 @@ func (s *Store) large(obj Object) bool {
 	return len(obj.Body) >= limit
 }
 
-// IsStage reports whether k, a Redis key, is where Put or Fill stage a body rather than
-// an entry. A stage key lasts for one MULTI … EXEC, or for stageTTL after a write that
+// IsStage reports whether k, a Redis key, is where Put or Fill stage the entry of a large
+// body rather than an entry. A stage key lasts for one MULTI … EXEC, or for stageTTL after a write that
 // failed midway.
 func IsStage(k string) bool { return strings.HasSuffix(k, stageSuffix) }
 
 // write runs script (putScript or fillScript) for obj at bucket/key, with args before
-// obj's fields. A large body goes in staged: HSET to a stage key, then the script, which
-// moves it into the entry by RENAME, all in one MULTI … EXEC. So Redis does not copy it
-// through Lua, and the write is as atomic as the script alone. A key that has no stage
-// key passes its body to the script.
-func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key string, args []any, obj Object) (bool, error) {
+// obj's fields; seq is the sequencer the entry gets. A large body goes in staged: the
+// whole entry, obj's fields and seq, is written by HSET to a stage key, then the script
+// moves it into place by RENAME, all in one MULTI … EXEC. So Redis copies the body no
+// more than a plain HSET does, and the write is as atomic as the script alone. A key
+// that has no stage key passes its fields to the script.
+func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key, seq string, args []any, obj Object) (bool, error) {
 	k := s.Key(bucket, key)
 	fields := objectFields(obj)
 	var stage string
@@ -71,11 +72,12 @@ func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key
 	if !ok {
 		return s.run(ctx, script, op, bucket, key, append(args, fields...))
 	}
-	args = append(args, fields[2:]...) // all but the body (objectFields puts it first)
+	entry := append(fields, FieldSeq, seq)
 	var res *redis.Cmd
 	staged := func(run func(context.Context, redis.Scripter, []string, ...any) *redis.Cmd) error {
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, stage, FieldBody, obj.Body)
+			p.Del(ctx, stage) // what a failed write left there: its fields are not this entry's
+			p.HSet(ctx, stage, entry...)
 			p.PExpire(ctx, stage, stageTTL)
 			res = run(ctx, p, []string{k, stage}, args...)
 			return nil
@@ -86,7 +88,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key
 	if res != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 		// Redis restarted, failed over or flushed its scripts. Write again with the
 		// script's text (EVAL, which caches it: a user may run EVAL and not SCRIPT
-		// LOAD), staging the body anew over the one the failed EVALSHA left.
+		// LOAD), staging the entry anew over the one the failed EVALSHA left.
 		err = staged(script.Eval)
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -191,6 +192,49 @@ func TestStaged_ScriptNotLoaded(t *testing.T) {
 	for key, want := range map[string]string{"k": "one", "f": "filled"} {
 		if b, ok, err := s.Body(ctx, "b", key); err != nil || !ok || string(b) != want {
 			t.Errorf("body of %s: %q (ok %v, %v); want %q", key, b, ok, err, want)
+		}
+	}
+	if n := stageKeys(t, s); n != 0 {
+		t.Errorf("%d stage keys left", n)
+	}
+}
+
+// TestStaged_LeftBehind: a stage key a failed write left (its script refused, say) holds
+// that write's fields. The next staged write of the entry must not take any of them: the
+// entry holds exactly the new object's fields.
+func TestStaged_LeftBehind(t *testing.T) {
+	ctx := context.Background()
+	rdb := testClient(t, ClientOptions{URL: testenv.StartRedis(t).URL})
+	s := NewStore(rdb, Settings{LargeBody: 1})
+	for _, write := range []struct {
+		name string
+		run  func(obj Object) (bool, error)
+	}{
+		{"Put", func(obj Object) (bool, error) { return s.Put(ctx, "b", "put", "02", obj) }},
+		{"Fill", func(obj Object) (bool, error) { return s.Fill(ctx, "b", "fill", obj) }},
+	} {
+		k := s.Key("b", strings.ToLower(write.name))
+		stage, ok := stageKey("b:", k)
+		if !ok {
+			t.Fatalf("no stage key for %q", k)
+		}
+		left := map[string]any{FieldBody: "old", FieldSize: "3", FieldVersionID: "v1", FieldContentType: "text/plain", FieldSeq: "09"}
+		if err := rdb.HSet(ctx, stage, left).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := write.run(Object{Body: []byte("new"), Size: 3}); !ok || err != nil {
+			t.Fatalf("%s: applied %v, %v; want applied", write.name, ok, err)
+		}
+		got, err := rdb.HGetAll(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{FieldBody: "new", FieldSize: "3", FieldSeq: "02"}
+		if write.name == "Fill" {
+			want[FieldSeq] = ""
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s over a stage key left behind: entry %v, want %v", write.name, got, want)
 		}
 	}
 	if n := stageKeys(t, s); n != 0 {

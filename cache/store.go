@@ -94,7 +94,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Put writes obj for an event with sequencer seq, if seq is newer than the entry's.
 // It reports whether the write was applied.
 func (s *Store) Put(ctx context.Context, bucket, key, seq string, obj Object) (bool, error) {
-	return s.write(ctx, putScript, "write", bucket, key, []any{seq, s.ttlMillis()}, obj)
+	return s.write(ctx, putScript, "write", bucket, key, seq, []any{seq, s.ttlMillis()}, obj)
 }
 
 // Evict replaces the entry with a tombstone for an event with sequencer seq, if seq is
@@ -106,7 +106,7 @@ func (s *Store) Evict(ctx context.Context, bucket, key, seq string) (bool, error
 // Fill writes obj only if there is no entry and no tombstone for it (lazy load,
 // backfill). It reports whether the write was applied.
 func (s *Store) Fill(ctx context.Context, bucket, key string, obj Object) (bool, error) {
-	return s.write(ctx, fillScript, "fill", bucket, key, []any{s.ttlMillis()}, obj)
+	return s.write(ctx, fillScript, "fill", bucket, key, "", []any{s.ttlMillis()}, obj)
 }
 
 // Version is what orders an entry against events: the sequencer of the event that wrote
