@@ -19,6 +19,7 @@ import (
 
 	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/internal/consumer"
+	"github.com/s3cache/s3cache/internal/cpuload"
 	"github.com/s3cache/s3cache/query"
 	"github.com/s3cache/s3cache/s3event"
 )
@@ -94,7 +95,7 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 	}
 	bodies = nil
 	runtime.GC() // the benchmark's own garbage, from filling the queue: not the daemon's
-	statBefore, _ := readProcStat()
+	statBefore, _ := cpuload.ReadStat()
 	before := s.meter(nil).sample()
 	for i := range max(r.daemons, 1) {
 		before[daemonKey(i)] = 0 // they do not exist yet
@@ -118,7 +119,7 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 		return E2E{}, err
 	}
 	elapsed := last.Sub(start)
-	statAfter, _ := readProcStat()
+	statAfter, _ := cpuload.ReadStat()
 	u, err := measureUsage(s, ds, before, n)
 	if err != nil {
 		return E2E{}, err
@@ -145,7 +146,7 @@ func endToEnd(ctx context.Context, s *servers, o *objectSet, r daemonRun, timeou
 		PerSecond:   float64(n) / elapsed.Seconds(),
 		MBPerSec:    float64(n) * float64(o.size) / elapsed.Seconds() / 1e6,
 		Usage:       u,
-		MachineBusy: busy(statBefore, statAfter),
+		MachineBusy: cpuload.Busy(statBefore, statAfter),
 		Messages:    m["s3cache_message_duration_seconds_sum"] / elapsed.Seconds(),
 		Fetches:     m["s3cache_s3_fetch_duration_seconds_sum"] / elapsed.Seconds(),
 		Limit:       m["s3cache_concurrency_limit"],

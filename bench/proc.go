@@ -10,10 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on Linux).
-const clockTicks = 100
+	"github.com/s3cache/s3cache/internal/cpuload"
+)
 
 // cpuTime returns the user plus system CPU time process pid has used so far.
 func cpuTime(pid int) (time.Duration, error) {
@@ -36,7 +35,7 @@ func cpuTime(pid int) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, fields[11], fields[12])
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return time.Duration(utime+stime) * time.Second / cpuload.ClockTicks, nil
 }
 
 // peakRSS returns the peak resident set size of process pid (VmHWM), in bytes.
@@ -75,8 +74,8 @@ type cpuMeter map[string]int // name → pid
 // "steal" waiting for the hypervisor. A process that cannot be read is left out.
 func (m cpuMeter) sample() map[string]time.Duration {
 	out := make(map[string]time.Duration, len(m)+3)
-	if st, err := readProcStat(); err == nil {
-		out["machine"], out["irq"], out["steal"] = st.process, st.irq, st.steal
+	if st, err := cpuload.ReadStat(); err == nil {
+		out["machine"], out["irq"], out["steal"] = st.Process, st.IRQ, st.Steal
 	}
 	for name, pid := range m {
 		if pid <= 0 {
@@ -112,60 +111,17 @@ func since(before, after map[string]time.Duration) map[string]float64 {
 	return out
 }
 
-// procStat is the first line of /proc/stat, in parts.
-type procStat struct {
-	process time.Duration // user, nice, system
-	irq     time.Duration // irq, softirq
-	steal   time.Duration
-	idle    time.Duration // idle, iowait
-}
-
-// busy is the share of the CPU time between two samples that was not idle.
-func busy(before, after procStat) float64 {
-	idle := after.idle - before.idle
-	all := idle + (after.process - before.process) + (after.irq - before.irq) + (after.steal - before.steal)
-	if all <= 0 {
-		return 0
-	}
-	return 1 - idle.Seconds()/all.Seconds()
-}
-
-func readProcStat() (procStat, error) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if !sc.Scan() {
-		return procStat{}, fmt.Errorf("/proc/stat: empty")
-	}
-	fields := strings.Fields(sc.Text())
-	if len(fields) < 9 || fields[0] != "cpu" {
-		return procStat{}, fmt.Errorf("/proc/stat: %q", sc.Text())
-	}
-	// cpu user nice system idle iowait irq softirq steal
-	var v [8]int64
-	for i := range v {
-		if v[i], err = strconv.ParseInt(fields[i+1], 10, 64); err != nil {
-			return procStat{}, fmt.Errorf("/proc/stat: %q", sc.Text())
-		}
-	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
-	return procStat{process: tick(v[0] + v[1] + v[2]), irq: tick(v[5] + v[6]), steal: tick(v[7]), idle: tick(v[3] + v[4])}, nil
-}
-
 // noise measures what the machine did besides the benchmark during a run.
 type noise struct {
 	s      *servers
 	at     time.Time
 	busy   float64 // machineProcessSeconds
 	ours   float64 // s.ourCPU
-	before procStat
+	before cpuload.Stat
 }
 
 func (s *servers) startNoise() noise {
-	st, _ := readProcStat()
+	st, _ := cpuload.ReadStat()
 	return noise{s: s, at: time.Now(), busy: machineProcessSeconds(), ours: s.ourCPU(), before: st}
 }
 
@@ -175,8 +131,8 @@ func (n noise) shares() (background, steal float64) {
 	other := (machineProcessSeconds() - n.busy) - (n.s.ourCPU() - n.ours)
 	total := time.Since(n.at).Seconds() * float64(runtime.NumCPU())
 	background = max(0, other) / total
-	if after, err := readProcStat(); err == nil {
-		steal = (after.steal - n.before.steal).Seconds() / total
+	if after, err := cpuload.ReadStat(); err == nil {
+		steal = (after.Steal - n.before.Steal).Seconds() / total
 	}
 	return background, steal
 }
@@ -184,8 +140,8 @@ func (n noise) shares() (background, steal float64) {
 // machineProcessSeconds is the time all CPUs have spent running processes, in seconds;
 // 0 when /proc/stat cannot be read.
 func machineProcessSeconds() float64 {
-	st, _ := readProcStat()
-	return st.process.Seconds()
+	st, _ := cpuload.ReadStat()
+	return st.Process.Seconds()
 }
 
 // ourCPU returns the CPU seconds used so far by the benchmark, the children it has

@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
 
+	"github.com/s3cache/s3cache/internal/cpuload"
 	"github.com/s3cache/s3cache/internal/metrics"
 )
 
@@ -80,7 +81,10 @@ type Options struct {
 	Attempts   int
 	MinBackoff time.Duration // [1s]
 	MaxBackoff time.Duration // [30s]
-	Log        *zap.Logger
+	// CPUBusy returns the share of the CPU that was busy since its last call, which the
+	// Limiter raises the limit only below [cpuload.Meter.Busy].
+	CPUBusy func() float64
+	Log     *zap.Logger
 }
 
 // Consumer receives messages from one queue and hands them to a Handler.
@@ -152,6 +156,9 @@ func New(client SQS, h Handler, o Options) *Consumer {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
+	}
+	if o.CPUBusy == nil {
+		o.CPUBusy = cpuload.NewMeter().Busy
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()

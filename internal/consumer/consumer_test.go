@@ -581,26 +581,52 @@ func TestConsumer_GathersAfterPartialBatches(t *testing.T) {
 	})
 }
 
+// cpuModel is a machine's CPU in a test: cores that handlers take turns on.
+type cpuModel struct {
+	cores int
+	sem   chan struct{}
+	mu    sync.Mutex
+	used  time.Duration // CPU time given since the last busy
+	since time.Time
+}
+
+func newCPU(cores int) *cpuModel {
+	return &cpuModel{cores: cores, sem: make(chan struct{}, cores), since: time.Now()}
+}
+
+// run takes d of CPU time on one of the cores, waiting for one to be free.
+func (c *cpuModel) run(d time.Duration) {
+	c.sem <- struct{}{}
+	time.Sleep(d)
+	<-c.sem
+	c.mu.Lock()
+	c.used += d
+	c.mu.Unlock()
+}
+
+// busy is the share of the cores' time used since the last call: Options.CPUBusy.
+func (c *cpuModel) busy() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	share := 0.0
+	if elapsed := now.Sub(c.since); elapsed > 0 {
+		share = min(1, c.used.Seconds()/(elapsed.Seconds()*float64(c.cores)))
+	}
+	c.used, c.since = 0, now
+	return share
+}
+
 // cpuHandler models a message's work: cpu of CPU time on one of cores, then the
-// I/O latency (the S3 GET and the Redis write), during which the CPU is free.
-func cpuHandler(cores int, cpu, io time.Duration) (Handler, func() int) {
-	sem := make(chan struct{}, cores)
-	var mu sync.Mutex
-	done := 0
+// I/O latency (the S3 GET and the Redis write), during which the CPU is free. It returns
+// the handler and, for Options.CPUBusy, the share of the cores the handlers kept busy.
+func cpuHandler(cores int, cpu, io time.Duration) (Handler, func() float64) {
+	m := newCPU(cores)
 	return func(ctx context.Context, _ string) error {
-			sem <- struct{}{}
-			time.Sleep(cpu)
-			<-sem
-			time.Sleep(io)
-			mu.Lock()
-			done++
-			mu.Unlock()
-			return nil
-		}, func() int {
-			mu.Lock()
-			defer mu.Unlock()
-			return done
-		}
+		m.run(cpu)
+		time.Sleep(io)
+		return nil
+	}, m.busy
 }
 
 // drain runs a consumer on a queue of n messages until all are deleted and returns how
@@ -647,8 +673,8 @@ func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (ti
 func TestConsumer_HidesLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, bound = 20000, 128
-		h, _ := cpuHandler(1000, 0, 15*time.Millisecond)
-		took, q, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", MaxInFlight: bound})
+		h, busy := cpuHandler(1000, 0, 15*time.Millisecond)
+		took, q, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", MaxInFlight: bound, CPUBusy: busy})
 		// At the bound, a message is held 15ms plus up to a poll's 6ms until its
 		// batch arrives, and the polls hold room too: about bound ÷ 21ms.
 		rate := float64(n) / took.Seconds()
@@ -676,8 +702,8 @@ func TestConsumer_HidesLatency(t *testing.T) {
 func TestConsumer_StopsRaisingAtTheCPU(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 20000
-		h, _ := cpuHandler(2, 500*time.Microsecond, 15*time.Millisecond)
-		took, _, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q"})
+		h, busy := cpuHandler(2, 500*time.Microsecond, 15*time.Millisecond)
+		took, _, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", CPUBusy: busy})
 		rate := float64(n) / took.Seconds()
 		if rate < 0.8*4000 {
 			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
@@ -689,11 +715,41 @@ func TestConsumer_StopsRaisingAtTheCPU(t *testing.T) {
 	})
 }
 
+// TestConsumer_NoRaiseWhereTheCPUIsTheLimit: where the servers answer in microseconds
+// (all on one machine) the CPU is busy at the floor of the limit already. The consumer
+// does not raise it to find that out: each message held beyond what keeps the CPU busy
+// costs memory and gains nothing.
+func TestConsumer_NoRaiseWhereTheCPUIsTheLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 10000
+		h, busy := cpuHandler(2, 500*time.Microsecond, 100*time.Microsecond)
+		q := newQueue(time.Millisecond, bodies("m-", n)...)
+		c := New(q, h, Options{QueueURL: "q", CPUBusy: busy})
+		begin := time.Now()
+		r := start(c, time.Second)
+		most := 0
+		waitFor(t, 5*time.Minute, "every message deleted", func() bool {
+			c.mu.Lock()
+			most = max(most, c.st.limit)
+			c.mu.Unlock()
+			return q.deletedCount() == n
+		})
+		took := time.Since(begin)
+		r.stop(t)
+		if rate := float64(n) / took.Seconds(); rate < 0.8*4000 {
+			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
+		}
+		if floor := 2 * batch; most != floor {
+			t.Errorf("the limit reached %d, want it kept at its floor %d while the CPU is busy", most, floor)
+		}
+	})
+}
+
 // TestConsumer_BoundedByMaxInFlight: the limit never exceeds MaxInFlight, and a bound
 // under a batch makes polls that ask for no more than it.
 func TestConsumer_BoundedByMaxInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := cpuHandler(1000, 0, 15*time.Millisecond)
+		h, busy := cpuHandler(1000, 0, 15*time.Millisecond)
 		var mu sync.Mutex
 		running, most := 0, 0
 		counted := func(ctx context.Context, body string) error {
@@ -704,7 +760,7 @@ func TestConsumer_BoundedByMaxInFlight(t *testing.T) {
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
 			return h(ctx, body)
 		}
-		_, q, limit := drain(t, 500, 6*time.Millisecond, counted, Options{QueueURL: "q", MaxInFlight: 4})
+		_, q, limit := drain(t, 500, 6*time.Millisecond, counted, Options{QueueURL: "q", MaxInFlight: 4, CPUBusy: busy})
 		if limit > 4 || most > 4 {
 			t.Errorf("limit %d, %d handlers at once, with MaxInFlight 4", limit, most)
 		}
@@ -724,11 +780,9 @@ func TestConsumer_FollowsSlowerS3(t *testing.T) {
 		const n = 40000
 		var mu sync.Mutex
 		io, done := 15*time.Millisecond, 0
-		cpu := make(chan struct{}, 2)
+		cpu := newCPU(2)
 		h := func(context.Context, string) error {
-			cpu <- struct{}{}
-			time.Sleep(500 * time.Microsecond)
-			<-cpu
+			cpu.run(500 * time.Microsecond)
 			mu.Lock()
 			wait := io
 			mu.Unlock()
@@ -741,7 +795,7 @@ func TestConsumer_FollowsSlowerS3(t *testing.T) {
 			return nil
 		}
 		q := newQueue(6*time.Millisecond, bodies("m-", n)...)
-		c := New(q, h, Options{QueueURL: "q"})
+		c := New(q, h, Options{QueueURL: "q", CPUBusy: cpu.busy})
 		r := start(c, time.Second)
 		var before, after []int
 		waitFor(t, 5*time.Minute, "every message deleted", func() bool {

@@ -12,10 +12,11 @@ import "time"
 // taking more, it raises the limit (doubling it at first, then by half) and keeps the
 // raise if the consumer then held more than before and the rate rose with it. A raise
 // that did not pay (the CPU, Redis or the byte budget is the limit now, not latency) is
-// taken back, and none is tried again for a while. When the limit did not hold the
-// consumer back (no backlog, or the messages in hand stayed well below it) the limit
-// decays towards what is in hand plus room for two polls, so that a consumer that is
-// keeping up holds little.
+// taken back, and none is tried again for a while. No raise is tried while the CPU is
+// nearly all busy: it is the limit then, and more messages held would only wait for it
+// (and take memory). When the limit did not hold the consumer back (no backlog, or the
+// messages in hand stayed well below it) the limit decays towards what is in hand plus
+// room for two polls, so that a consumer that is keeping up holds little.
 type Limiter struct {
 	lo, hi int // the bounds of the limit
 	limit  int
@@ -35,6 +36,8 @@ type Sample struct {
 	Finished int  // messages finished
 	Backlog  bool // most polls came back with a full batch: the queue had more to give
 	PeakHeld int  // the most messages held at once (not counting those asked for)
+	// CPUBusy is the share of the CPU that was busy (cpuload.Meter): 0 to 1.
+	CPUBusy float64
 }
 
 const (
@@ -53,6 +56,11 @@ const (
 	// the next is tried; meanwhile the bottleneck may move (S3 slows down, the CPU frees),
 	// and a raise refused for the noise of one interval gets another chance.
 	holdIntervals = 5
+	// cpuBusy is the share of the CPU busy from which no raise is tried. Where the
+	// servers answer in microseconds (all on one machine, say) the CPU is this busy at
+	// the floor already, and a raise would only measure its noise; where latency is the
+	// limit the CPU is far from it until the raises have hidden the latency.
+	cpuBusy = 0.9
 	// decayShare is the most the limit falls per interval without a backlog, so that a
 	// lull between bursts does not throw away what the burst needed.
 	decayShare = 0.25
@@ -111,6 +119,7 @@ func (l *Limiter) Next(s Sample) int {
 		// would take in more messages without showing whether it pays.
 	case l.hold > 0:
 		l.hold--
+	case s.CPUBusy >= cpuBusy:
 	case l.limit < l.hi:
 		l.raisedFrom, l.rateBefore, l.peakBefore = l.limit, rate, s.PeakHeld
 		f := raiseFactor

@@ -184,3 +184,20 @@ func TestLimiter_Bounds(t *testing.T) {
 		}
 	}
 }
+
+func TestLimiter_NoRaiseWhileTheCPUIsBusy(t *testing.T) {
+	l := NewLimiter(20, 256)
+	busy := func(share float64) Sample {
+		s := limited(l, l.Limit()*5)
+		s.CPUBusy = share
+		return s
+	}
+	for i := range 3 {
+		if got := l.Next(busy(cpuBusy)); got != 20 {
+			t.Fatalf("interval %d with the CPU %.0f%% busy: limit %d, want 20 (no raise)", i+1, 100*cpuBusy, got)
+		}
+	}
+	if got := l.Next(busy(cpuBusy - 0.05)); got != 40 {
+		t.Errorf("the CPU %.0f%% busy: limit %d, want 40 (raised)", 100*(cpuBusy-0.05), got)
+	}
+}

@@ -97,6 +97,7 @@ func (c *Consumer) pollSize(now time.Time) int {
 // adjust ends the limiter's interval of length elapsed, sets the limit for the next and
 // returns its length.
 func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
+	cpu := c.o.CPUBusy()
 	c.mu.Lock()
 	st := &c.st
 	s := Sample{
@@ -104,6 +105,7 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 		Finished: st.finished,
 		Backlog:  st.polled > 0 && 2*st.fullPolls > st.polled,
 		PeakHeld: st.peak,
+		CPUBusy:  cpu,
 	}
 	next := maxInterval
 	if st.finished > 0 {
@@ -119,7 +121,7 @@ func (c *Consumer) adjust(elapsed time.Duration) time.Duration {
 	if limit != before {
 		c.log.Debug("concurrency limit changed", zap.Int("limit", limit), zap.Int("before", before),
 			zap.Float64("finished_per_second", float64(s.Finished)/elapsed.Seconds()),
-			zap.Int("peak_held", s.PeakHeld), zap.Bool("backlog", s.Backlog))
+			zap.Int("peak_held", s.PeakHeld), zap.Bool("backlog", s.Backlog), zap.Float64("cpu_busy", s.CPUBusy))
 	}
 	c.signal() // a raised limit opens room
 	return next
