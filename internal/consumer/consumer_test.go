@@ -630,12 +630,12 @@ func cpuHandler(cores int, cpu, io time.Duration) (Handler, func() float64) {
 }
 
 // drain runs a consumer on a queue of n messages until all are deleted and returns how
-// long that took, the queue and the consumer's usual limit in the second half of the
+// long that took, the queue, the consumer's usual limit in the second half of the
 // backlog (the median of a sample every millisecond, which leaves out the probes above
-// it).
-func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (time.Duration, *queue, int) {
+// it) and the highest limit sampled.
+func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (took time.Duration, q *queue, limit, most int) {
 	t.Helper()
-	q := newQueue(latency, bodies("m-", n)...)
+	q = newQueue(latency, bodies("m-", n)...)
 	c := New(q, h, o)
 	begin := time.Now()
 	r := start(c, time.Second)
@@ -646,10 +646,11 @@ func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (ti
 		c.mu.Unlock()
 		return q.deletedCount() == n
 	})
-	took := time.Since(begin)
+	took = time.Since(begin)
+	most = slices.Max(limits)
 	second := limits[len(limits)/2:]
 	slices.Sort(second)
-	limit := second[len(second)/2]
+	limit = second[len(second)/2]
 	q.mu.Lock()
 	t.Logf("drained %d in %v (%.0f/s), limit %d; %.1f messages per receive, %.1f per delete, %d deletes at once",
 		n, took, float64(n)/took.Seconds(), limit, float64(q.received)/float64(q.receives),
@@ -664,7 +665,7 @@ func drain(t *testing.T, n int, latency time.Duration, h Handler, o Options) (ti
 		t.Errorf("limit %d after 15s of an idle queue, want it back at %d", idle, want)
 	}
 	r.stop(t)
-	return took, q, limit
+	return took, q, limit, most
 }
 
 // TestConsumer_HidesLatency: where each message waits 15ms on I/O and SQS calls take
@@ -674,7 +675,7 @@ func TestConsumer_HidesLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, bound = 20000, 128
 		h, busy := cpuHandler(1000, 0, 15*time.Millisecond)
-		took, q, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", MaxInFlight: bound, CPUBusy: busy})
+		took, q, limit, _ := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", MaxInFlight: bound, CPUBusy: busy})
 		// At the bound, a message is held 15ms plus up to a poll's 6ms until its
 		// batch arrives, and the polls hold room too: about bound ÷ 21ms.
 		rate := float64(n) / took.Seconds()
@@ -703,7 +704,7 @@ func TestConsumer_StopsRaisingAtTheCPU(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 20000
 		h, busy := cpuHandler(2, 500*time.Microsecond, 15*time.Millisecond)
-		took, _, limit := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", CPUBusy: busy})
+		took, _, limit, _ := drain(t, n, 6*time.Millisecond, h, Options{QueueURL: "q", CPUBusy: busy})
 		rate := float64(n) / took.Seconds()
 		if rate < 0.8*4000 {
 			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
@@ -723,19 +724,7 @@ func TestConsumer_NoRaiseWhereTheCPUIsTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 10000
 		h, busy := cpuHandler(2, 500*time.Microsecond, 100*time.Microsecond)
-		q := newQueue(time.Millisecond, bodies("m-", n)...)
-		c := New(q, h, Options{QueueURL: "q", CPUBusy: busy})
-		begin := time.Now()
-		r := start(c, time.Second)
-		most := 0
-		waitFor(t, 5*time.Minute, "every message deleted", func() bool {
-			c.mu.Lock()
-			most = max(most, c.st.limit)
-			c.mu.Unlock()
-			return q.deletedCount() == n
-		})
-		took := time.Since(begin)
-		r.stop(t)
+		took, _, _, most := drain(t, n, time.Millisecond, h, Options{QueueURL: "q", CPUBusy: busy})
 		if rate := float64(n) / took.Seconds(); rate < 0.8*4000 {
 			t.Errorf("drained %d messages in %v: %.0f/s, want ≥ 80%% of the CPU's 4,000/s", n, took, rate)
 		}
@@ -760,7 +749,7 @@ func TestConsumer_BoundedByMaxInFlight(t *testing.T) {
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
 			return h(ctx, body)
 		}
-		_, q, limit := drain(t, 500, 6*time.Millisecond, counted, Options{QueueURL: "q", MaxInFlight: 4, CPUBusy: busy})
+		_, q, limit, _ := drain(t, 500, 6*time.Millisecond, counted, Options{QueueURL: "q", MaxInFlight: 4, CPUBusy: busy})
 		if limit > 4 || most > 4 {
 			t.Errorf("limit %d, %d handlers at once, with MaxInFlight 4", limit, most)
 		}
