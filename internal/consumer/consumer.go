@@ -1,17 +1,18 @@
 // Package consumer is the SQS loop of s3cached. It holds up to a limit of messages at
-// once, counting those a poll has asked for: a poll goes out whenever there is room for a
-// full batch of ten, so polls run side by side while the queue has a backlog and one or
-// two long polls wait at the queue when it has none, returning as soon as a message
+// once, counting those a poll has asked for: a poll goes out whenever there is room for
+// a full batch of ten, so polls run side by side while the queue has a backlog and one
+// or two long polls wait at the queue when it has none, returning as soon as a message
 // arrives (after a partial batch the next poll pauses briefly while another waits, so as
-// not to spend a call on each message or two). Every received message goes to a worker at
-// once (the pool grows and shrinks with the work) and is kept invisible until it is done;
-// then its receipt handle goes to a deleter that sends batches of ten, several at a time.
-// The limit follows Little's law, messages held = rate × time held, without knowing
-// either in advance: the Limiter raises it while the queue has a backlog and each raise
-// raises the rate, takes back a raise that does not, and lets it decay when the backlog
-// is gone (Options.MaxInFlight, S3CACHE_WORKERS, is its upper bound). So where each S3
-// GET takes milliseconds the daemon holds as many messages as hide that latency, and
-// where the CPU is the limit it holds no more than keep the CPU busy.
+// not to spend a call on each message or two). Every received message goes to a worker
+// at once (the pool grows and shrinks with the work) and is kept invisible until it is
+// done; then its receipt handle goes to a deleter that sends batches of ten, several at
+// a time. The limit follows Little's law, messages held = rate × time held, without
+// knowing either in advance: the Limiter raises it while the queue has a backlog and
+// each raise raises the rate, takes back a raise that does not, tries none while the CPU
+// is nearly all busy, and lets it decay when the backlog is gone (Options.MaxInFlight,
+// S3CACHE_WORKERS, is its upper bound). So where each S3 GET takes milliseconds the
+// daemon holds as many messages as hide that latency, and where the CPU is the limit it
+// holds no more than keep the CPU busy.
 //
 // The contract with the handler: a message is deleted only when the handler returned nil
 // (applied, or deliberately skipped). An error wrapping ErrPoison leaves the message
