@@ -13,10 +13,11 @@ import (
 	"github.com/s3cache/s3cache/cache"
 )
 
-// writeWatcher learns when cache entries are written, from Redis keyspace notifications
-// of hash commands: the store's scripts HSET every entry they write, and Redis publishes
-// the key on __keyevent@0__:hset as the script runs (and before it the stage key of a
-// large body, which is not an entry and is left out). Only keys with the watched prefix
+// writeWatcher learns when cache entries are written, from Redis keyspace notifications:
+// a body passed to the store's scripts is written by HSET, which Redis publishes on
+// __keyevent@0__:hset as the script runs, and a staged one (a large body) by RENAME of
+// its stage key, published on __keyevent@0__:rename_to. The stage key's own HSET is not
+// an entry's write and is left out. Only keys with the watched prefix
 // are recorded, each with the time its first write was seen. The notifications are
 // enabled from watchWrites until close: they cost Redis and the benchmark CPU for every
 // write, so only the steady run, which needs each entry's time, uses them.
@@ -32,13 +33,17 @@ type writeWatcher struct {
 }
 
 func watchWrites(ctx context.Context, rdb *redis.Client) (*writeWatcher, error) {
-	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", "Eh").Err(); err != nil {
+	// E: key events; h: hash commands (HSET); g: generic ones (RENAME).
+	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", "Ehg").Err(); err != nil {
 		return nil, fmt.Errorf("enable keyspace notifications: %w", err)
 	}
-	ps := rdb.Subscribe(ctx, "__keyevent@0__:hset")
-	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
-		ps.Close()
-		return nil, fmt.Errorf("subscribe to keyspace notifications: %w", err)
+	channels := []string{"__keyevent@0__:hset", "__keyevent@0__:rename_to"}
+	ps := rdb.Subscribe(ctx, channels...)
+	for range channels {
+		if _, err := ps.Receive(ctx); err != nil { // the subscription confirmations
+			ps.Close()
+			return nil, fmt.Errorf("subscribe to keyspace notifications: %w", err)
+		}
 	}
 	w := &writeWatcher{rdb: rdb, ps: ps, written: map[string]time.Time{}}
 	go w.loop(ctx)
