@@ -9,8 +9,9 @@
 //
 // Every write is atomic and within one hash slot, so it runs on Redis Cluster: one Lua
 // script, which for bodies of at least Settings.LargeBody (DefaultLargeBody, 8 KiB) runs
-// in MULTI … EXEC after an HSET of the body to a stage key in the entry's slot, and moves
-// the body into the entry by RENAME instead of getting it as an argument (staged.go):
+// in MULTI … EXEC after an HSET of the whole new entry to a stage key in the entry's
+// slot, and moves it into place by RENAME instead of getting the fields as arguments
+// (staged.go):
 //   - Put (a created event) and Evict (a removed event) apply only when the event's S3
 //     sequencer is greater than the entry's seq, compared after right-padding the shorter
 //     with '0's. An equal sequencer is a duplicate and changes nothing.

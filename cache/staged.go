@@ -70,7 +70,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, op, bucket, key
 		stage, ok = stageKey(s.set.KeyPrefix+bucket+":", k)
 	}
 	if !ok {
-		return s.run(ctx, script, op, bucket, key, append(args, fields...))
+		return s.run(ctx, script, op, k, append(args, fields...))
 	}
 	entry := append(fields, FieldSeq, seq)
 	var res *redis.Cmd

@@ -36,18 +36,18 @@ type Settings struct {
 	// Foreign, when set, is called with the Redis key after a write replaced a value
 	// of another type there (a plain string written by another program).
 	Foreign func(key string)
-	// LargeBody is the body size from which Put and Fill stage the body (staged.go)
-	// instead of passing it to their script; 0 means DefaultLargeBody.
+	// LargeBody is the body size from which Put and Fill stage the entry (staged.go)
+	// instead of passing its fields to their script; 0 means DefaultLargeBody.
 	LargeBody int
 }
 
-// DefaultLargeBody is where Put and Fill turn to staging the body: HSET to a key of its
-// own, then the script, which moves it into the entry by RENAME, in one MULTI … EXEC. A
+// DefaultLargeBody is where Put and Fill turn to staging the entry: HSET to a key of its
+// own, then the script, which moves it into place by RENAME, in one MULTI … EXEC. A
 // script gets an argument as a Lua string and hands it to HSET anew: Redis,
 // single-threaded, copies the body twice more than a plain HSET does, which for large
 // bodies costs more than the rest of the write (BENCHMARKS.md, "Large bodies staged").
-// Staging costs four more commands (MULTI, PEXPIRE, RENAME, EXEC), which cost more than
-// the copies for small bodies; BenchmarkStore_Put compares the two around this size.
+// Staging costs five more commands (MULTI, DEL, PEXPIRE, RENAME, EXEC), which cost more
+// than the copies for small bodies; BenchmarkStore_Put compares the two around this size.
 const DefaultLargeBody = 8 << 10
 
 // Store reads and writes cache entries.
@@ -100,7 +100,7 @@ func (s *Store) Put(ctx context.Context, bucket, key, seq string, obj Object) (b
 // Evict replaces the entry with a tombstone for an event with sequencer seq, if seq is
 // newer than the entry's. It reports whether the eviction was applied.
 func (s *Store) Evict(ctx context.Context, bucket, key, seq string) (bool, error) {
-	return s.run(ctx, evictScript, "evict", bucket, key, []any{seq, s.set.TombstoneTTL.Milliseconds()})
+	return s.run(ctx, evictScript, "evict", s.Key(bucket, key), []any{seq, s.set.TombstoneTTL.Milliseconds()})
 }
 
 // Fill writes obj only if there is no entry and no tombstone for it (lazy load,
@@ -245,8 +245,8 @@ func (s *Store) Expire(ctx context.Context, bucket, key string) error {
 	return nil
 }
 
-func (s *Store) run(ctx context.Context, script *redis.Script, op, bucket, key string, args []any) (bool, error) {
-	k := s.Key(bucket, key)
+// run runs script on the entry at Redis key k.
+func (s *Store) run(ctx context.Context, script *redis.Script, op, k string, args []any) (bool, error) {
 	return s.applied(op, k, script.Run(ctx, s.rdb, []string{k}, args...))
 }
 
