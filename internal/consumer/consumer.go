@@ -82,8 +82,8 @@ type Options struct {
 	Attempts   int
 	MinBackoff time.Duration // [1s]
 	MaxBackoff time.Duration // [30s]
-	// CPUBusy returns the share of the CPU that was busy since its last call, which the
-	// Limiter raises the limit only below [cpuload.Meter.Busy].
+	// CPUBusy returns the share of the CPU that was busy since its last call; the
+	// Limiter tries no raise from 90% [cpuload.Meter.Busy].
 	CPUBusy func() float64
 	Log     *zap.Logger
 }

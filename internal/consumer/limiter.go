@@ -120,6 +120,7 @@ func (l *Limiter) Next(s Sample) int {
 	case l.hold > 0:
 		l.hold--
 	case s.CPUBusy >= cpuBusy:
+		// The CPU is the limit: a raise would only measure its noise.
 	case l.limit < l.hi:
 		l.raisedFrom, l.rateBefore, l.peakBefore = l.limit, rate, s.PeakHeld
 		f := raiseFactor
