@@ -33,6 +33,14 @@ const (
 	writeBuffer = 16 << 10
 )
 
+// noPipelinePool sends pipelines and transactions (a staged write's MULTI) over the
+// main pool's connections, with the buffers above. Left to itself, go-redis keeps a
+// second pool for them on every node, up to 10 connections with 128 KiB each way: 2.5
+// MiB live on the heap once a few staged writes have run at once, which the garbage
+// collector's room (GOGC 200) turns into 7.5 MiB of resident memory (BENCHMARKS.md,
+// "The pipeline pool").
+const noPipelinePool = -1
+
 // ClientOptions says how to reach Redis.
 type ClientOptions struct {
 	URL     string // redis:// or rediss:// (TLS), user and password in the URL
@@ -61,6 +69,7 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 		}
 		opts.ReadBufferSize = readBuffer
 		opts.WriteBufferSize = writeBuffer
+		opts.PipelinePoolSize = noPipelinePool
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(o.URL)
@@ -77,6 +86,7 @@ func NewClient(o ClientOptions) (redis.UniversalClient, error) {
 	}
 	opts.ReadBufferSize = readBuffer
 	opts.WriteBufferSize = writeBuffer
+	opts.PipelinePoolSize = noPipelinePool
 	return redis.NewClient(opts), nil
 }
 

@@ -307,3 +307,46 @@ func TestStaged_SlotMoved(t *testing.T) {
 		t.Errorf("entry after the move: %q@%s (ok %v, %v); want two@02", e.Body, e.Seq, ok, err)
 	}
 }
+
+// TestStaged_MainPoolOnly: staged writes (MULTI … EXEC) and pipelines run on the main
+// pool's connections, whose buffers are small, on standalone Redis and Redis Cluster.
+// go-redis would otherwise open a pool of its own for them, each connection holding
+// 128 KiB each way.
+func TestStaged_MainPoolOnly(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range []struct {
+		name string
+		opts ClientOptions
+	}{
+		{"Standalone", ClientOptions{URL: testenv.StartRedis(t).URL}},
+		{"Cluster", ClientOptions{URL: testenv.StartRedisCluster(t).URL, Cluster: true}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			rdb := testClient(t, b.opts)
+			s := NewStore(rdb, Settings{LargeBody: 1})
+			o := Object{Body: []byte("body"), Size: 4, ETag: "e"}
+			var wg sync.WaitGroup
+			for i := range 8 { // at once, so that one connection cannot serve them all
+				wg.Go(func() {
+					if ok, err := s.Put(ctx, "b", fmt.Sprint("put", i), "01", o); !ok || err != nil {
+						t.Errorf("Put %d: applied %v, %v", i, ok, err)
+					}
+					if ok, err := s.Fill(ctx, "b", fmt.Sprint("fill", i), o); !ok || err != nil {
+						t.Errorf("Fill %d: applied %v, %v", i, ok, err)
+					}
+				})
+			}
+			wg.Wait()
+			if held, err := s.Holds(ctx, "b", map[string]Object{"put0": o, "fill7": o}); err != nil || len(held) != 2 {
+				t.Errorf("Holds: %v, %v; want both", held, err)
+			}
+			st := rdb.PoolStats()
+			if st.TotalConns == 0 {
+				t.Errorf("main pool: no connection after the writes")
+			}
+			if p := st.PipelineStats; p != nil && p.Hits+p.Misses > 0 {
+				t.Errorf("a pipeline pool served %d connections (%d open); want every command on the main pool", p.Hits+p.Misses, p.TotalConns)
+			}
+		})
+	}
+}
