@@ -35,10 +35,10 @@ const (
 
 // noPipelinePool sends pipelines and transactions (a staged write's MULTI) over the
 // main pool's connections, with the buffers above. Left to itself, go-redis keeps a
-// second pool for them on every node, up to 10 connections with 128 KiB each way: 2.5
-// MiB live on the heap once a few staged writes have run at once, which the garbage
-// collector's room (GOGC 200) turns into 7.5 MiB of resident memory (BENCHMARKS.md,
-// "The pipeline pool").
+// second pool for them on every node, up to 10 connections with 128 KiB each way: up to
+// 2.5 MiB that stays live once a few staged writes have run at once, and that the
+// collector's room (GOGC 200) triples in resident memory. A large body takes a write
+// or two more through the smaller buffer (BENCHMARKS.md, "The pipeline pool").
 const noPipelinePool = -1
 
 // ClientOptions says how to reach Redis.
