@@ -66,6 +66,16 @@ func TestStageKey(t *testing.T) {
 // and Redis Cluster. The newest event wins, with its own body (a body staged by one
 // writer never lands under another's sequencer), and no stage key is left.
 func TestStaged_ConcurrentWriters(t *testing.T) {
+	standaloneAndCluster(t, func(t *testing.T, rdb redis.UniversalClient) {
+		for _, lastIsRemoval := range []bool{false, true} {
+			testConcurrentWriters(t, rdb, lastIsRemoval)
+		}
+	})
+}
+
+// standaloneAndCluster runs test as a subtest with a client of each kind: one for a
+// standalone redis-server and one for a Redis Cluster.
+func standaloneAndCluster(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient)) {
 	for _, b := range []struct {
 		name string
 		opts ClientOptions
@@ -73,12 +83,7 @@ func TestStaged_ConcurrentWriters(t *testing.T) {
 		{"Standalone", ClientOptions{URL: testenv.StartRedis(t).URL}},
 		{"Cluster", ClientOptions{URL: testenv.StartRedisCluster(t).URL, Cluster: true}},
 	} {
-		t.Run(b.name, func(t *testing.T) {
-			rdb := testClient(t, b.opts)
-			for _, lastIsRemoval := range []bool{false, true} {
-				testConcurrentWriters(t, rdb, lastIsRemoval)
-			}
-		})
+		t.Run(b.name, func(t *testing.T) { test(t, testClient(t, b.opts)) })
 	}
 }
 
@@ -314,39 +319,30 @@ func TestStaged_SlotMoved(t *testing.T) {
 // 128 KiB each way.
 func TestStaged_MainPoolOnly(t *testing.T) {
 	ctx := context.Background()
-	for _, b := range []struct {
-		name string
-		opts ClientOptions
-	}{
-		{"Standalone", ClientOptions{URL: testenv.StartRedis(t).URL}},
-		{"Cluster", ClientOptions{URL: testenv.StartRedisCluster(t).URL, Cluster: true}},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			rdb := testClient(t, b.opts)
-			s := NewStore(rdb, Settings{LargeBody: 1})
-			o := Object{Body: []byte("body"), Size: 4, ETag: "e"}
-			var wg sync.WaitGroup
-			for i := range 8 { // at once, so that one connection cannot serve them all
-				wg.Go(func() {
-					if ok, err := s.Put(ctx, "b", fmt.Sprint("put", i), "01", o); !ok || err != nil {
-						t.Errorf("Put %d: applied %v, %v", i, ok, err)
-					}
-					if ok, err := s.Fill(ctx, "b", fmt.Sprint("fill", i), o); !ok || err != nil {
-						t.Errorf("Fill %d: applied %v, %v", i, ok, err)
-					}
-				})
-			}
-			wg.Wait()
-			if held, err := s.Holds(ctx, "b", map[string]Object{"put0": o, "fill7": o}); err != nil || len(held) != 2 {
-				t.Errorf("Holds: %v, %v; want both", held, err)
-			}
-			st := rdb.PoolStats()
-			if st.TotalConns == 0 {
-				t.Errorf("main pool: no connection after the writes")
-			}
-			if p := st.PipelineStats; p != nil && p.Hits+p.Misses > 0 {
-				t.Errorf("a pipeline pool served %d connections (%d open); want every command on the main pool", p.Hits+p.Misses, p.TotalConns)
-			}
-		})
-	}
+	standaloneAndCluster(t, func(t *testing.T, rdb redis.UniversalClient) {
+		s := NewStore(rdb, Settings{LargeBody: 1})
+		o := Object{Body: []byte("body"), Size: 4, ETag: "e"}
+		var wg sync.WaitGroup
+		for i := range 8 { // at once, so that one connection cannot serve them all
+			wg.Go(func() {
+				if ok, err := s.Put(ctx, "b", fmt.Sprint("put", i), "01", o); !ok || err != nil {
+					t.Errorf("Put %d: applied %v, %v", i, ok, err)
+				}
+				if ok, err := s.Fill(ctx, "b", fmt.Sprint("fill", i), o); !ok || err != nil {
+					t.Errorf("Fill %d: applied %v, %v", i, ok, err)
+				}
+			})
+		}
+		wg.Wait()
+		if held, err := s.Holds(ctx, "b", map[string]Object{"put0": o, "fill7": o}); err != nil || len(held) != 2 {
+			t.Errorf("Holds: %v, %v; want both", held, err)
+		}
+		st := rdb.PoolStats()
+		if st.TotalConns == 0 {
+			t.Errorf("main pool: no connection after the writes")
+		}
+		if p := st.PipelineStats; p != nil && p.Hits+p.Misses > 0 {
+			t.Errorf("a pipeline pool served %d connections (%d open); want every command on the main pool", p.Hits+p.Misses, p.TotalConns)
+		}
+	})
 }
